@@ -1,0 +1,3 @@
+#ifndef ASTH_KERNELS_H
+#define ASTH_KERNELS_H
+#endif

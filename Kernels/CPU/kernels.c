@@ -1,0 +1,1 @@
+#include "asth_kernels.h"

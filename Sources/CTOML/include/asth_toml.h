@@ -1,0 +1,3 @@
+#ifndef ASTH_TOML_H
+#define ASTH_TOML_H
+#endif

@@ -1,0 +1,1 @@
+#include "asth_toml.h"

@@ -1,0 +1,1 @@
+// The GGUF layer; see the README's layout.

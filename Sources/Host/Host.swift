@@ -1,0 +1,1 @@
+// The Host layer; see the README's layout.

@@ -1,0 +1,1 @@
+// The Ledger layer; see the README's layout.

@@ -1,0 +1,1 @@
+// The Personas layer; see the README's layout.

@@ -1,0 +1,25 @@
+/// Every bound Asthenosphere enforces on untrusted input, in one place.
+///
+/// Each limit is documented with why it has the value it has. Modules add
+/// their limits here as nested enums rather than scattering constants.
+public enum Limits {
+    /// Bounds on GGUF files. A file that exceeds one is rejected with the
+    /// field, the value found and the limit.
+    public enum GGUF {
+        /// Metadata keys; real models carry tens, tokenizer arrays included.
+        public static let metadataCountMax = 65_536
+        /// Tensors; the largest open models carry a few thousand.
+        public static let tensorCountMax = 65_536
+        /// Bytes of one string (key, value or tensor name): 16 MiB holds a
+        /// chat template with room to spare.
+        public static let stringBytesMax = 16 << 20
+        /// Elements of one metadata array: vocabularies run to ~256 Ki.
+        public static let arrayCountMax = 16 << 20
+        /// Nesting depth of arrays of arrays.
+        public static let arrayDepthMax = 4
+        /// Dimensions of one tensor; ggml uses at most four.
+        public static let dimensionCountMax = 4
+        /// Alignment of tensor data in bytes.
+        public static let alignmentMax = 1 << 16
+    }
+}

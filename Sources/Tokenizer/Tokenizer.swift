@@ -1,0 +1,1 @@
+// The Tokenizer layer; see the README's layout.

@@ -1,0 +1,2 @@
+// The asth command-line interface.
+print("asth: not yet")
