@@ -1,3 +1,184 @@
+/*
+ * CPU kernels for the transformer pipeline.
+ *
+ * Every op has a scalar reference that compiles on any architecture; SIMD
+ * variants (AVX2+FMA, AVX-512 with VNNI) are chosen once at run time from
+ * what the processor reports, and each is tested against the reference.
+ * Set ASTH_KERNELS=scalar|avx2|avx512 to pin a variant.
+ *
+ * Numerics follow ggml where it matters for reproducing llama.cpp: weights
+ * keep ggml's block layouts, activations are quantized to 8-bit blocks the
+ * way ggml quantizes them (Q8_0 for Q4_0/Q8_0 weights, Q8_1 for Q4_1), and
+ * attention rounds through fp16 where ggml's non-flash path does.
+ */
 #ifndef ASTH_KERNELS_H
 #define ASTH_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
 #endif
+
+/* Elements per quant block for every block type below. */
+#define ASTH_QK 32
+
+/* IEEE half precision, stored as its bits. */
+typedef uint16_t asth_f16;
+
+/* ggml Q4_0, 18 bytes: w[j] = (q[j] - 8) * d; element j < 16 is the low
+ * nibble of qs[j], element j >= 16 the high nibble of qs[j - 16]. */
+typedef struct {
+    asth_f16 d;
+    uint8_t qs[ASTH_QK / 2];
+} asth_block_q4_0;
+
+/* ggml Q4_1, 20 bytes: w[j] = q[j] * d + m; nibbles as in Q4_0. */
+typedef struct {
+    asth_f16 d;
+    asth_f16 m;
+    uint8_t qs[ASTH_QK / 2];
+} asth_block_q4_1;
+
+/* ggml Q8_0, 34 bytes: w[j] = q[j] * d. */
+typedef struct {
+    asth_f16 d;
+    int8_t qs[ASTH_QK];
+} asth_block_q8_0;
+
+/* Activations quantized for integer dot products, 40 bytes: x[j] ~ q[j] * d,
+ * s = d * sum(q). d and s hold values rounded through fp16, exactly as ggml's
+ * Q8_0/Q8_1 blocks store them, but kept as float so kernels skip the
+ * conversion. */
+typedef struct {
+    float d;
+    float s;
+    int8_t qs[ASTH_QK];
+} asth_block_q8a;
+
+/* Tensor types, numbered as ggml numbers them. */
+typedef enum {
+    ASTH_TYPE_F32 = 0,
+    ASTH_TYPE_F16 = 1,
+    ASTH_TYPE_Q4_0 = 2,
+    ASTH_TYPE_Q4_1 = 3,
+    ASTH_TYPE_Q8_0 = 8,
+} asth_type;
+
+/* Kernel variants, slowest first. */
+typedef enum {
+    ASTH_VARIANT_SCALAR = 0,
+    ASTH_VARIANT_AVX2 = 1,
+    ASTH_VARIANT_AVX512 = 2,
+} asth_variant;
+
+/* ---- Variant selection ------------------------------------------------- */
+
+/* The fastest variant this processor supports. */
+asth_variant asth_variant_best(void);
+
+/* The variant in use: ASTH_KERNELS if set and supported, else the best. */
+asth_variant asth_variant_current(void);
+
+/* Pins a variant; returns 0, or -1 when the processor lacks it. */
+int asth_variant_set(asth_variant variant);
+
+/* "scalar", "avx2" or "avx512". */
+const char *asth_variant_name(asth_variant variant);
+
+/* ---- Conversions and quantization -------------------------------------- */
+
+float asth_f16_to_f32(asth_f16 h);
+asth_f16 asth_f32_to_f16(float f);
+
+/* Bytes of one row of n elements; 0 when n is not a whole number of blocks
+ * or the type is unknown. */
+size_t asth_row_bytes(asth_type type, int64_t n);
+
+/* Expands one row of n elements of any supported type to float. */
+void asth_dequantize_row(asth_type type, const void *src, float *dst, int64_t n);
+
+/* Quantizes n floats (a multiple of ASTH_QK) into n / ASTH_QK blocks. */
+void asth_quantize_row_q8a(const float *x, asth_block_q8a *y, int64_t n);
+
+/* ---- Matrix products --------------------------------------------------- */
+
+/*
+ * out[b * out_stride + r] = dot(row r of w, x_b)
+ *   for r in [row_begin, row_end) and b in [0, n_batch).
+ *
+ * w: the weight matrix, rows of n_in elements of `type`, row-major.
+ * x_b = (const char *)x + b * x_stride_bytes: for Q4_0, Q4_1 and Q8_0
+ * weights, n_in / ASTH_QK asth_block_q8a blocks; for F32 and F16 weights,
+ * n_in floats.
+ */
+void asth_matmul(asth_type type, const void *w, int64_t n_in, int64_t row_begin,
+                 int64_t row_end, const void *x, int64_t x_stride_bytes, int64_t n_batch,
+                 float *out, int64_t out_stride);
+
+/* ---- Element-wise and normalisation ------------------------------------ */
+
+/* out = x / sqrt(mean(x^2) + eps) * w, over n elements. out may alias x. */
+void asth_rmsnorm(const float *x, const float *w, float *out, int64_t n, float eps);
+
+/* x += y over n elements. */
+void asth_add(float *x, const float *y, int64_t n);
+
+/* out = silu(g) * u over n elements; out may alias g or u. */
+void asth_silu_mul(const float *g, const float *u, float *out, int64_t n);
+
+/* In-place softmax over n elements. */
+void asth_softmax(float *x, int64_t n);
+
+/*
+ * Rotary position embedding, ggml's "normal" mode (llama): within each head
+ * the pairs (x[2i], x[2i+1]) rotate by pos * freq_base^(-2i / rope_dims).
+ * x holds n_heads heads of head_dim floats; the first rope_dims of each head
+ * rotate, the rest stay.
+ */
+void asth_rope_norm(float *x, int64_t n_heads, int64_t head_dim, int64_t rope_dims,
+                    int64_t pos, float freq_base);
+
+/*
+ * Attention of one query head over positions [0, n_pos) of an fp16 KV cache.
+ * k and v point at the first position's row for this head's KV head; rows
+ * are kv_stride elements apart. As in ggml's non-flash path, q is rounded to
+ * fp16 before q.k, scores are scaled by `scale`, softmaxed in float, and the
+ * probabilities rounded to fp16 before weighting v; sums are float.
+ * scratch holds n_pos floats; out holds head_dim floats.
+ */
+void asth_attention_head(const float *q, const asth_f16 *k, const asth_f16 *v,
+                         int64_t kv_stride, int64_t n_pos, int64_t head_dim, float scale,
+                         float *scratch, float *out);
+
+/* Converts n floats to fp16 (for writing the KV cache). */
+void asth_f32_to_f16_row(const float *x, asth_f16 *y, int64_t n);
+
+/* ---- Thread pool ------------------------------------------------------- */
+
+typedef struct asth_pool asth_pool;
+
+/* A task run on every thread of the pool: thread_index in [0, thread_count). */
+typedef void (*asth_task)(void *context, int thread_index, int thread_count);
+
+/* A persistent pool of n_threads (the caller counts as one; n_threads >= 1). */
+asth_pool *asth_pool_create(int n_threads);
+void asth_pool_destroy(asth_pool *pool);
+int asth_pool_size(const asth_pool *pool);
+
+/* Runs task on every thread, the caller's included, and returns when all
+ * have finished. Workers spin briefly between runs, then sleep. Not
+ * reentrant: one run at a time per pool. */
+void asth_pool_run(asth_pool *pool, asth_task task, void *context);
+
+/* asth_matmul over all rows [0, n_out), split by rows across the pool. */
+void asth_pool_matmul(asth_pool *pool, asth_type type, const void *w, int64_t n_in,
+                      int64_t n_out, const void *x, int64_t x_stride_bytes, int64_t n_batch,
+                      float *out, int64_t out_stride);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASTH_KERNELS_H */
