@@ -1,0 +1,207 @@
+import CPUKernels
+import Foundation
+import Support
+
+/// The embedded default device: the llama graph on the CPU kernels, with a
+/// persistent thread pool. It is also the numerical reference every other
+/// device is checked against.
+public final class CPUDevice: Device, @unchecked Sendable {
+    public let name = "cpu"
+    public let config: LlamaConfig
+    public let weights: LlamaWeights
+    /// Threads in the pool, the dispatching thread included.
+    public let threadCount: Int
+    /// Most rows one dispatch may carry.
+    public let rowsMax: Int
+
+    private let pool: OpaquePointer
+    private let workspace: Workspace
+    private let log = Log("cpu")
+
+    /// - Parameters:
+    ///   - threads: pool size; nil takes every core.
+    ///   - rowsMax: the largest batch a dispatch may carry.
+    public init(config: LlamaConfig, weights: LlamaWeights, threads: Int? = nil, rowsMax: Int = 512)
+    {
+        precondition(rowsMax > 0, "a dispatch carries at least one row")
+        self.config = config
+        self.weights = weights
+        self.threadCount = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        self.rowsMax = rowsMax
+        self.pool = asth_pool_create(Int32(threadCount))
+        self.workspace = Workspace(config: config, rowsMax: rowsMax)
+        log.info(
+            "ready",
+            ["threads": threadCount, "kernels": String(cString: asth_variant_name(asth_variant_current()))])
+    }
+
+    deinit {
+        asth_pool_destroy(pool)
+    }
+
+    public var detail: String {
+        let variant = String(cString: asth_variant_name(asth_variant_current()))
+        return "\(variant), \(threadCount) threads"
+    }
+
+    public func makeCache(capacity: Int) -> KVCache {
+        KVCache(capacity: capacity, layerCount: config.blockCount, kvDimension: config.kvDimension)
+    }
+
+    public func dispatch(_ rows: [BatchRow]) throws -> Logits {
+        try validate(rows)
+        let w = workspace
+        let e = config.embeddingLength
+
+        // Embedding: one row of the token table per batch row.
+        let table = weights.tokenEmbedding
+        for (i, row) in rows.enumerated() {
+            asth_dequantize_row(
+                table.type, table.data + row.token * table.rowBytes, w.x + i * e, Int64(e))
+        }
+
+        // The blocks: attention then feed-forward, each adding to the residual stream.
+        for (index, layer) in weights.layers.enumerated() {
+            attention(layer: index, weights: layer, rows: rows)
+            feedForward(weights: layer, rowCount: rows.count)
+        }
+        for row in rows {
+            row.cache.count = max(row.cache.count, row.position + 1)
+        }
+
+        // Final norm and the score head, for the rows that want logits.
+        return head(rows: rows)
+    }
+
+    /// Refuses a batch the workspace or a cache cannot hold.
+    private func validate(_ rows: [BatchRow]) throws {
+        precondition(!rows.isEmpty && rows.count <= rowsMax, "batch of \(rows.count) rows")
+        for row in rows {
+            guard row.token >= 0 && row.token < config.vocabularySize else {
+                throw InferenceError.tokenOutOfRange(
+                    token: row.token, vocabularySize: config.vocabularySize)
+            }
+            guard row.position < row.cache.capacity else {
+                throw InferenceError.contextFull(
+                    positions: row.position + 1, capacity: row.cache.capacity)
+            }
+            precondition(row.position >= 0 && row.position <= row.cache.count + rows.count,
+                "row at position \(row.position) leaves a gap in a cache of \(row.cache.count)")
+        }
+    }
+}
+
+// MARK: - The pipeline
+
+extension CPUDevice {
+    /// PreScale › Q/K/V › RoPE › cache write › Attention › O proj › ResAdd.
+    private func attention(layer: Int, weights lw: LlamaLayerWeights, rows: [BatchRow]) {
+        let w = workspace
+        let c = config
+        let (e, kvd, hd) = (c.embeddingLength, c.kvDimension, c.headDimension)
+        let n = rows.count
+
+        // PreScale: RMSNorm of the residual stream.
+        for i in 0..<n {
+            asth_rmsnorm(w.x + i * e, lw.attentionNorm, w.xb + i * e, Int64(e), c.rmsEpsilon)
+        }
+
+        // Q, K and V projections from one quantized copy of the input.
+        let input = w.activations(w.xb, columns: e, rows: n)
+        project(lw.query, input, rows: n, into: w.q)
+        project(lw.key, input, rows: n, into: w.k)
+        project(lw.value, input, rows: n, into: w.v)
+
+        // RoPE on queries and keys, each row at its own position.
+        for (i, row) in rows.enumerated() {
+            let position = Int64(row.position)
+            asth_rope_norm(w.q + i * e, Int64(c.headCount), Int64(hd), Int64(c.ropeDimensions),
+                position, c.ropeFreqBase)
+            asth_rope_norm(w.k + i * kvd, Int64(c.kvHeadCount), Int64(hd),
+                Int64(c.ropeDimensions), position, c.ropeFreqBase)
+        }
+
+        // Keys and values go into each row's cache before anyone attends.
+        for (i, row) in rows.enumerated() {
+            let cache = row.cache
+            asth_f32_to_f16_row(w.k + i * kvd, cache.keyRow(layer: layer, position: row.position),
+                Int64(kvd))
+            asth_f32_to_f16_row(w.v + i * kvd,
+                cache.valueRow(layer: layer, position: row.position), Int64(kvd))
+        }
+
+        // Attention: every query head over its KV head's positions up to its own.
+        let scale = 1 / Float(hd).squareRoot()
+        let group = c.headCount / c.kvHeadCount
+        for (i, row) in rows.enumerated() {
+            let keys = row.cache.keyRow(layer: layer, position: 0)
+            let values = row.cache.valueRow(layer: layer, position: 0)
+            for h in 0..<c.headCount {
+                let kvOffset = (h / group) * hd
+                asth_attention_head(w.q + i * e + h * hd, keys + kvOffset, values + kvOffset,
+                    Int64(kvd), Int64(row.position + 1), Int64(hd), scale, w.scores,
+                    w.attended + i * e + h * hd)
+            }
+        }
+
+        // O projection, then the residual add.
+        let attended = w.activations(w.attended, columns: e, rows: n)
+        project(lw.output, attended, rows: n, into: w.xb)
+        asth_add(w.x, w.xb, Int64(n * e))
+    }
+
+    /// PreScale2 › Gate+SiLU+Up › EltMul › Down › FFN ResAdd.
+    private func feedForward(weights lw: LlamaLayerWeights, rowCount n: Int) {
+        let w = workspace
+        let c = config
+        let (e, f) = (c.embeddingLength, c.feedForwardLength)
+
+        // PreScale2: RMSNorm of the residual stream.
+        for i in 0..<n {
+            asth_rmsnorm(w.x + i * e, lw.ffnNorm, w.xb + i * e, Int64(e), c.rmsEpsilon)
+        }
+
+        // Gate and up projections, then silu(gate) * up.
+        let input = w.activations(w.xb, columns: e, rows: n)
+        project(lw.gate, input, rows: n, into: w.gate)
+        project(lw.up, input, rows: n, into: w.up)
+        asth_silu_mul(w.gate, w.up, w.gate, Int64(n * f))
+
+        // Down projection, then the residual add.
+        let hidden = w.activations(w.gate, columns: f, rows: n)
+        project(lw.down, hidden, rows: n, into: w.xb)
+        asth_add(w.x, w.xb, Int64(n * e))
+    }
+
+    /// Final RMSNorm and the score head for the rows that asked for logits.
+    private func head(rows: [BatchRow]) -> Logits {
+        let w = workspace
+        let e = config.embeddingLength
+        let wanted = rows.indices.filter { rows[$0].wantsLogits }
+        let vocabulary = config.vocabularySize
+        let logits = w.logits(rows: wanted.count)
+        guard !wanted.isEmpty else {
+            return Logits(base: logits, rowCount: 0, vocabularySize: vocabulary)
+        }
+
+        for (slot, i) in wanted.enumerated() {
+            asth_rmsnorm(w.x + i * e, weights.outputNorm, w.xb + slot * e, Int64(e),
+                config.rmsEpsilon)
+        }
+        let input = w.activations(w.xb, columns: e, rows: wanted.count)
+        project(weights.output, input, rows: wanted.count, into: logits)
+        return Logits(base: logits, rowCount: wanted.count, vocabularySize: vocabulary)
+    }
+
+    /// out[row][0..<matrix.rows] = matrix · input[row], split across the pool.
+    private func project(
+        _ matrix: WeightMatrix, _ input: Workspace.Activations, rows n: Int,
+        into out: UnsafeMutablePointer<Float>
+    ) {
+        let quantized = matrix.takesQuantizedInput
+        let x = quantized ? UnsafeRawPointer(input.quantized) : UnsafeRawPointer(input.floats)
+        let stride = quantized ? input.quantizedRowBytes : input.columns * 4
+        asth_pool_matmul(pool, matrix.type, matrix.data, Int64(matrix.columns),
+            Int64(matrix.rows), x, Int64(stride), Int64(n), out, Int64(matrix.rows))
+    }
+}

@@ -1,1 +1,0 @@
-// The Inference layer; see the README's layout.
