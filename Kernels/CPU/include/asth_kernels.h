@@ -87,6 +87,11 @@ int asth_variant_set(asth_variant variant);
 /* "scalar", "avx2" or "avx512". */
 const char *asth_variant_name(asth_variant variant);
 
+/* The variant a value of ASTH_KERNELS selects: the named variant when this
+ * processor supports it, else the best (also for NULL or an unknown name).
+ * asth_variant_current applies it to getenv("ASTH_KERNELS") on first use. */
+asth_variant asth_variant_select(const char *name);
+
 /* ---- Conversions and quantization -------------------------------------- */
 
 float asth_f16_to_f32(asth_f16 h);
@@ -162,7 +167,8 @@ typedef struct asth_pool asth_pool;
 /* A task run on every thread of the pool: thread_index in [0, thread_count). */
 typedef void (*asth_task)(void *context, int thread_index, int thread_count);
 
-/* A persistent pool of n_threads (the caller counts as one; n_threads >= 1). */
+/* A persistent pool of n_threads (the caller counts as one; n_threads >= 1).
+ * NULL when n_threads < 1 or threads cannot be created. */
 asth_pool *asth_pool_create(int n_threads);
 void asth_pool_destroy(asth_pool *pool);
 int asth_pool_size(const asth_pool *pool);
@@ -176,6 +182,32 @@ void asth_pool_run(asth_pool *pool, asth_task task, void *context);
 void asth_pool_matmul(asth_pool *pool, asth_type type, const void *w, int64_t n_in,
                       int64_t n_out, const void *x, int64_t x_stride_bytes, int64_t n_batch,
                       float *out, int64_t out_stride);
+
+/* ---- Per-variant entry points -------------------------------------------- */
+
+/* The hot ops of one variant, with the signatures of the functions above.
+ * The functions above call the current variant's table; tests and
+ * benchmarks call a table directly to compare variants side by side. */
+typedef struct {
+    asth_variant variant;
+    void (*quantize_row_q8a)(const float *x, asth_block_q8a *y, int64_t n);
+    void (*matmul)(asth_type type, const void *w, int64_t n_in, int64_t row_begin,
+                   int64_t row_end, const void *x, int64_t x_stride_bytes, int64_t n_batch,
+                   float *out, int64_t out_stride);
+    void (*rmsnorm)(const float *x, const float *w, float *out, int64_t n, float eps);
+    void (*add)(float *x, const float *y, int64_t n);
+    void (*silu_mul)(const float *g, const float *u, float *out, int64_t n);
+    void (*softmax)(float *x, int64_t n);
+    void (*rope_norm)(float *x, int64_t n_heads, int64_t head_dim, int64_t rope_dims,
+                      int64_t pos, float freq_base);
+    void (*attention_head)(const float *q, const asth_f16 *k, const asth_f16 *v,
+                           int64_t kv_stride, int64_t n_pos, int64_t head_dim, float scale,
+                           float *scratch, float *out);
+    void (*f32_to_f16_row)(const float *x, asth_f16 *y, int64_t n);
+} asth_kernel_table;
+
+/* The table of a variant, or NULL when this processor lacks it. */
+const asth_kernel_table *asth_kernels_for(asth_variant variant);
 
 #ifdef __cplusplus
 }

@@ -1,1 +1,0 @@
-#include "asth_kernels.h"
