@@ -23,3 +23,23 @@ public enum Limits {
         public static let alignmentMax = 1 << 16
     }
 }
+
+extension Limits {
+    /// Bounds on tokenizer input and vocabularies. Text over a bound is
+    /// rejected with its size and the limit rather than truncated.
+    public enum Tokenizer {
+        /// UTF-8 bytes of one text to encode: 1 MiB is some 250 Ki tokens,
+        /// far past any context window, and keeps one call under a second.
+        public static let textBytesMax = 1 << 20
+        /// Entries of a vocabulary: the largest open vocabularies hold
+        /// 256 Ki; ids must also fit in `Int32`.
+        public static let tokenCountMax = 1 << 20
+        /// Entries of a BPE merge list; real lists are a little shorter than
+        /// their vocabulary.
+        public static let mergeCountMax = 1 << 20
+        /// Special (control, user-defined, unknown) tokens matched in text.
+        /// Matching scans the text once per special token, so this bounds the
+        /// cost of one encode; real models carry tens to a few thousand.
+        public static let specialTokenCountMax = 1 << 14
+    }
+}
