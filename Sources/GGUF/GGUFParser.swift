@@ -66,7 +66,9 @@ enum GGUFParser {
         let found = (0..<min(magic.count, cursor.bytesLeft)).map { cursor.bytes[$0] }
         guard found == magic else {
             throw cursor.failure(
-                "header.magic", value: found.map { hexByte($0) }.joined(separator: " "),
+                "header.magic",
+                value: found.isEmpty
+                    ? "no bytes" : found.map { hexByte($0) }.joined(separator: " "),
                 limit: "47 47 55 46 (\"GGUF\")", reason: "not a GGUF file")
         }
         cursor.seek(to: magic.count)
