@@ -1,1 +1,0 @@
-// The GGUF layer; see the README's layout.

@@ -1,0 +1,102 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The bytes of a GGUF file: a read-only private mapping of the file, or a
+/// copy owned by us (for files built in memory). Released in `deinit`.
+final class GGUFStorage: @unchecked Sendable {
+    /// How the bytes were obtained, and so how they are released.
+    private enum Origin {
+        /// `mmap(PROT_READ, MAP_PRIVATE)`; released with `munmap`.
+        case mapped
+        /// `allocate`; released with `deallocate`.
+        case owned
+    }
+
+    /// The file's bytes; never written after init.
+    let bytes: UnsafeRawBufferPointer
+    private let origin: Origin
+
+    /// Alignment of an owned copy: a page, like a mapping, so that tensor
+    /// data is as aligned in memory as it is in the file.
+    private static let ownedAlignmentBytes = 4096
+
+    private init(bytes: UnsafeRawBufferPointer, origin: Origin) {
+        self.bytes = bytes
+        self.origin = origin
+    }
+
+    /// Copies `source` into memory this storage owns.
+    convenience init(copying source: [UInt8]) {
+        // Allocate at least one byte so that the buffer always has an address.
+        let memory = UnsafeMutableRawPointer.allocate(
+            byteCount: max(source.count, 1), alignment: Self.ownedAlignmentBytes)
+        source.withUnsafeBytes { memory.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        memory.bindMemory(to: UInt8.self, capacity: max(source.count, 1))
+        self.init(bytes: UnsafeRawBufferPointer(start: memory, count: source.count), origin: .owned)
+    }
+
+    /// Maps the file at `path` read-only. An empty file is held as an owned
+    /// empty buffer, since `mmap` refuses a length of zero.
+    convenience init(mapping path: String) throws(GGUFError) {
+        let descriptor = try Self.openReadOnly(path)
+        defer { _ = close(descriptor) }
+
+        // The size comes from the open descriptor, so it matches what we map.
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            throw Self.systemError(path, field: "file", reason: "cannot stat the file")
+        }
+        guard (status.st_mode & S_IFMT) == S_IFREG else {
+            throw GGUFError(
+                file: path, field: "file", value: "mode \(status.st_mode & S_IFMT)",
+                limit: "a regular file", reason: "not a regular file")
+        }
+        let sizeBytes = Int(status.st_size)
+        guard sizeBytes > 0 else {
+            self.init(copying: [])
+            return
+        }
+
+        guard let base = mmap(nil, sizeBytes, PROT_READ, MAP_PRIVATE, descriptor, 0),
+            base != MAP_FAILED
+        else {
+            throw Self.systemError(path, field: "file", reason: "cannot map the file")
+        }
+        self.init(bytes: UnsafeRawBufferPointer(start: base, count: sizeBytes), origin: .mapped)
+    }
+
+    deinit {
+        switch origin {
+        case .mapped:
+            let result = munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress!), bytes.count)
+            precondition(result == 0, "GGUFStorage: munmap of our own mapping failed")
+        case .owned:
+            UnsafeMutableRawPointer(mutating: bytes.baseAddress!).deallocate()
+        }
+    }
+
+    /// `open(path, O_RDONLY | O_CLOEXEC)`, retried on EINTR.
+    private static func openReadOnly(_ path: String) throws(GGUFError) -> Int32 {
+        while true {
+            let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            if descriptor >= 0 { return descriptor }
+            if errno != EINTR {
+                throw systemError(path, field: "file", reason: "cannot open the file")
+            }
+        }
+    }
+
+    /// An error carrying the current `errno` as its value.
+    private static func systemError(_ path: String, field: String, reason: String) -> GGUFError {
+        let code = errno
+        let message = String(cString: strerror(code))
+        return GGUFError(
+            file: path, field: field, value: "errno \(code) (\(message))",
+            limit: "a readable GGUF file", reason: reason)
+    }
+}
