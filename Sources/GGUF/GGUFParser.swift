@@ -66,12 +66,19 @@ enum GGUFParser {
         let found = (0..<min(magic.count, cursor.bytesLeft)).map { cursor.bytes[$0] }
         guard found == magic else {
             throw cursor.failure(
-                "header.magic", value: found.map { hexByte($0) }.joined(separator: " "),
+                "header.magic",
+                value: found.isEmpty
+                    ? "no bytes" : found.map { hexByte($0) }.joined(separator: " "),
                 limit: "47 47 55 46 (\"GGUF\")", reason: "not a GGUF file")
         }
         cursor.seek(to: magic.count)
 
         let version = try cursor.readUInt32("header.version")
+        guard !versions.contains(version.byteSwapped) else {
+            throw cursor.failure(
+                "header.version", value: "\(version) (\(version.byteSwapped) byte-swapped)",
+                limit: "little-endian", reason: "big-endian GGUF files are not supported")
+        }
         guard versions.contains(version) else {
             throw cursor.failure(
                 "header.version", value: "\(version)", limit: "2 or 3",

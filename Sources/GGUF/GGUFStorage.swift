@@ -8,6 +8,11 @@
 
 /// The bytes of a GGUF file: a read-only private mapping of the file, or a
 /// copy owned by us (for files built in memory). Released in `deinit`.
+///
+/// A mapping reflects the file as it is on disk: if another process shrinks
+/// the file while it is mapped, reading the lost pages raises SIGBUS. Model
+/// files are written once and then only read, so we accept that rather than
+/// copy 100 MB+ of weights into memory.
 final class GGUFStorage: @unchecked Sendable {
     /// How the bytes were obtained, and so how they are released.
     private enum Origin {
@@ -19,14 +24,18 @@ final class GGUFStorage: @unchecked Sendable {
 
     /// The file's bytes; never written after init.
     let bytes: UnsafeRawBufferPointer
+    /// The start of the mapping or allocation, which `bytes` may not keep
+    /// when it is empty.
+    private let base: UnsafeMutableRawPointer
     private let origin: Origin
 
     /// Alignment of an owned copy: a page, like a mapping, so that tensor
     /// data is as aligned in memory as it is in the file.
     private static let ownedAlignmentBytes = 4096
 
-    private init(bytes: UnsafeRawBufferPointer, origin: Origin) {
-        self.bytes = bytes
+    private init(base: UnsafeMutableRawPointer, count: Int, origin: Origin) {
+        self.base = base
+        self.bytes = UnsafeRawBufferPointer(start: base, count: count)
         self.origin = origin
     }
 
@@ -35,9 +44,13 @@ final class GGUFStorage: @unchecked Sendable {
         // Allocate at least one byte so that the buffer always has an address.
         let memory = UnsafeMutableRawPointer.allocate(
             byteCount: max(source.count, 1), alignment: Self.ownedAlignmentBytes)
-        source.withUnsafeBytes { memory.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        memory.bindMemory(to: UInt8.self, capacity: max(source.count, 1))
-        self.init(bytes: UnsafeRawBufferPointer(start: memory, count: source.count), origin: .owned)
+        memory.initializeMemory(as: UInt8.self, repeating: 0, count: max(source.count, 1))
+        source.withUnsafeBytes { source in
+            if let start = source.baseAddress {
+                memory.copyMemory(from: start, byteCount: source.count)
+            }
+        }
+        self.init(base: memory, count: source.count, origin: .owned)
     }
 
     /// Maps the file at `path` read-only. An empty file is held as an owned
@@ -67,16 +80,16 @@ final class GGUFStorage: @unchecked Sendable {
         else {
             throw Self.systemError(path, field: "file", reason: "cannot map the file")
         }
-        self.init(bytes: UnsafeRawBufferPointer(start: base, count: sizeBytes), origin: .mapped)
+        self.init(base: base, count: sizeBytes, origin: .mapped)
     }
 
     deinit {
         switch origin {
         case .mapped:
-            let result = munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress!), bytes.count)
+            let result = munmap(base, bytes.count)
             precondition(result == 0, "GGUFStorage: munmap of our own mapping failed")
         case .owned:
-            UnsafeMutableRawPointer(mutating: bytes.baseAddress!).deallocate()
+            base.deallocate()
         }
     }
 

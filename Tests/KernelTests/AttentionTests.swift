@@ -1,0 +1,99 @@
+import CPUKernels
+import Foundation
+import Testing
+
+/// Error bound of one attention output element against an exact reference
+/// built from the same fp16 roundings: a fraction of Σ_p prob_p·|v_p|.
+let attentionRelativeErrorMax = 2e-5
+
+/// One head of attention over an fp16 KV cache.
+@Suite struct AttentionTests {
+    /// With one position the probability is 1, so the output is v_0.
+    @Test(arguments: supportedVariants)
+    func singlePositionReturnsValueRow(variant: asth_variant) {
+        var rng = SeededGenerator(seed: 20)
+        let cache = KVCache(nPos: 1, headDim: 64, kvStride: 192, using: &rng)
+        let q = randomFloats(64, using: &rng)
+        let out = cache.attend(q, scale: 0.125, kernels(variant))
+        #expect(out == (0..<64).map { f16Value(cache.v[$0]) })
+    }
+
+    /// Equal keys give equal weights: the output is the mean of v.
+    @Test func equalKeysAverageValues() {
+        var rng = SeededGenerator(seed: 21)
+        var cache = KVCache(nPos: 4, headDim: 64, kvStride: 64, using: &rng)
+        for p in 1..<4 { for d in 0..<64 { cache.k[p * 64 + d] = cache.k[d] } }
+        let out = cache.attend(randomFloats(64, using: &rng), scale: 0.125, scalar)
+        for d in 0..<64 {
+            let mean = (0..<4).map { f16Value(cache.v[$0 * 64 + d]) }.reduce(0, +) / 4
+            #expect(abs(out[d] - mean) <= 1e-6)
+        }
+    }
+
+    /// Every variant against an exact reference, many lengths and strides.
+    @Test(arguments: supportedVariants)
+    func matchesReference(variant: asth_variant) {
+        var rng = SeededGenerator(seed: 22)
+        for (nPos, headDim, kvStride) in [
+            (1, 64, 192), (7, 64, 64), (33, 64, 192), (200, 64, 192), (17, 32, 40), (513, 64, 64),
+        ] {
+            let cache = KVCache(nPos: nPos, headDim: headDim, kvStride: kvStride, using: &rng)
+            let q = randomFloats(headDim, in: -3...3, using: &rng)
+            let out = cache.attend(q, scale: 0.125, kernels(variant))
+            let exact = cache.reference(q, scale: 0.125)
+            for d in 0..<headDim {
+                let bound = attentionRelativeErrorMax * exact.magnitude[d] + 1e-30
+                #expect(abs(Double(out[d]) - exact.value[d]) <= bound, "\(variant) n_pos=\(nPos)")
+            }
+        }
+    }
+}
+
+/// A random fp16 KV cache for one KV head: nPos rows of kvStride halves.
+struct KVCache {
+    let nPos: Int
+    let headDim: Int
+    let kvStride: Int
+    var k: [UInt16]
+    var v: [UInt16]
+
+    init(nPos: Int, headDim: Int, kvStride: Int, using rng: inout SeededGenerator) {
+        self.nPos = nPos
+        self.headDim = headDim
+        self.kvStride = kvStride
+        k = (0..<nPos * kvStride).map { _ in randomF16(in: -2...2, using: &rng) }
+        v = (0..<nPos * kvStride).map { _ in randomF16(in: -2...2, using: &rng) }
+    }
+
+    func attend(_ q: [Float], scale: Float, _ table: asth_kernel_table) -> [Float] {
+        var scratch = [Float](repeating: .nan, count: nPos)
+        var out = [Float](repeating: .nan, count: headDim)
+        table.attention_head(
+            q, k, v, Int64(kvStride), Int64(nPos), Int64(headDim), scale, &scratch, &out)
+        return out
+    }
+
+    /// The output in double from fp16 q and fp16 probabilities (from the
+    /// exact softmax), and per element Σ_p prob_p·|v_p|.
+    func reference(_ q: [Float], scale: Float) -> (value: [Double], magnitude: [Double]) {
+        let q16 = q.map { Double(Float(Float16($0))) }
+        let scores = (0..<nPos).map { p in
+            (0..<headDim).map { q16[$0] * Double(f16Value(k[p * kvStride + $0])) }.reduce(0, +)
+                * Double(scale)
+        }
+        let top = scores.max()!
+        let weights = scores.map { exp($0 - top) }
+        let total = weights.reduce(0, +)
+        let probs = weights.map { Double(Float(Float16(Float($0 / total)))) }
+        var value = [Double](repeating: 0, count: headDim)
+        var magnitude = [Double](repeating: 0, count: headDim)
+        for p in 0..<nPos {
+            for d in 0..<headDim {
+                let term = probs[p] * Double(f16Value(v[p * kvStride + d]))
+                value[d] += term
+                magnitude[d] += abs(term)
+            }
+        }
+        return (value, magnitude)
+    }
+}

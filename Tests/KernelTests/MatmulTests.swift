@@ -1,0 +1,240 @@
+import CPUKernels
+import Testing
+
+/// Relative error bound of one matmul output: a fraction of Σ|terms|, the
+/// sum of the magnitudes of every product that makes up the output.
+let matmulRelativeErrorMax = 1e-5
+
+/// The weight types asth_matmul takes.
+let weightTypes = [ASTH_TYPE_Q4_0, ASTH_TYPE_Q4_1, ASTH_TYPE_Q8_0, ASTH_TYPE_F16, ASTH_TYPE_F32]
+
+/// asth_matmul against an exact (double) reference and the scalar variant.
+@Suite struct MatmulTests {
+    /// n_batch 1...17 over odd row ranges, padded strides, several widths;
+    /// outputs outside the rows asked for stay untouched.
+    @Test(arguments: supportedVariants, weightTypes)
+    func matchesReference(variant: asth_variant, type: asth_type) {
+        var rng = SeededGenerator(seed: 100 + UInt64(type.rawValue))
+        for nBatch in 1...17 {
+            let nIn = [32, 96, 576, 160][nBatch % 4]
+            let problem = MatmulProblem(
+                type: type, nIn: nIn, nOut: 37 + nBatch % 5, nBatch: nBatch, using: &rng)
+            let rows = (nBatch % 7)..<(problem.nOut - nBatch % 3)
+            let got = problem.run(kernels(variant), rows: rows)
+            let expected = problem.run(scalar, rows: rows)
+            let label = "\(variant) \(type) n_batch=\(nBatch) n_in=\(nIn) rows=\(rows)"
+
+            for b in 0..<nBatch {
+                for r in 0..<problem.nOut {
+                    let index = b * problem.outStride + r
+                    guard rows.contains(r) else {
+                        #expect(got[index].bitPattern == sentinel.bitPattern, "\(label) r=\(r)")
+                        continue
+                    }
+                    let exact = problem.reference(row: r, batch: b)
+                    let bound = matmulRelativeErrorMax * exact.magnitude + 1e-30
+                    #expect(abs(Double(expected[index]) - exact.value) <= bound, "\(label)")
+                    #expect(abs(Double(got[index]) - Double(expected[index])) <= bound, "\(label)")
+                }
+            }
+        }
+    }
+
+    /// Integer-valued blocks (d = 1, x = q) make every product exact.
+    @Test(arguments: supportedVariants, [ASTH_TYPE_Q4_0, ASTH_TYPE_Q4_1, ASTH_TYPE_Q8_0])
+    func isExactOnIntegerBlocks(variant: asth_variant, type: asth_type) {
+        // x: one block with amax 127, so its scale is exactly 1.
+        let x = (0..<32).map { Float(($0 * 37) % 255 - 127) }
+        var xq = [asth_block_q8a](repeating: asth_block_q8a(), count: 1)
+        scalar.quantize_row_q8a(x, &xq, 32)
+
+        // w: nibbles j and 15 − j; d = 1 (0x3C00), m = −8 (0xC800).
+        let nibbles = (0..<16).map { UInt8($0 | (15 - $0) << 4) }
+        let w: [UInt8]
+        let weights: [Float]
+        switch type {
+        case ASTH_TYPE_Q4_0, ASTH_TYPE_Q4_1:
+            let header: [UInt8] = type == ASTH_TYPE_Q4_0 ? [0x00, 0x3C] : [0x00, 0x3C, 0x00, 0xC8]
+            w = header + nibbles
+            weights = (0..<16).map { Float($0 - 8) } + (0..<16).map { Float(7 - $0) }
+        default:
+            w = [0x00, 0x3C] + (0..<32).map { UInt8(bitPattern: Int8($0 * 7 - 100)) }
+            weights = (0..<32).map { Float($0 * 7 - 100) }
+        }
+
+        var out: Float = .nan
+        kernels(variant).matmul(type, w, 32, 0, 1, xq, Int64(q8aBlockBytes), 1, &out, 1)
+        #expect(out == zip(weights, x).map(*).reduce(0, +))
+    }
+}
+
+/// Sentinel in outputs no call should write.
+let sentinel = Float(bitPattern: 0x7FC0_DEAD)
+
+/// One random matmul: weights, activations in the layout `type` needs,
+/// padded strides, and an exact reference.
+struct MatmulProblem {
+    let type: asth_type
+    let nIn: Int
+    let nOut: Int
+    let nBatch: Int
+    let weights: AlignedBuffer  // nOut rows of rowBytes
+    let rowBytes: Int
+    let activations: AlignedBuffer  // nBatch rows of xStrideBytes
+    let xStrideBytes: Int
+    var outStride: Int { nOut + 3 }
+
+    init(type: asth_type, nIn: Int, nOut: Int, nBatch: Int, using rng: inout SeededGenerator) {
+        self.type = type
+        self.nIn = nIn
+        self.nOut = nOut
+        self.nBatch = nBatch
+        rowBytes = asth_row_bytes(type, Int64(nIn))
+        weights = randomWeights(type, rows: nOut, nIn: nIn, using: &rng)
+
+        // Activations: float rows, or q8a blocks for quantized weights; the
+        // stride leaves a gap (and, for floats, breaks 32-byte alignment).
+        let quantizedX = rowBytes != nIn * 4 && rowBytes != nIn * 2
+        xStrideBytes = quantizedX ? (nIn / 32 + 1) * q8aBlockBytes : nIn * 4 + 12
+        activations = AlignedBuffer(byteCount: nBatch * xStrideBytes)
+        for b in 0..<nBatch {
+            let x = randomFloats(nIn, in: -2...2, using: &rng).map { $0 * Float(b % 3 + 1) }
+            let row = activations.pointer + b * xStrideBytes
+            if quantizedX {
+                let blocks = row.bindMemory(to: asth_block_q8a.self, capacity: nIn / 32)
+                scalar.quantize_row_q8a(x, blocks, Int64(nIn))
+            } else {
+                row.copyMemory(from: x, byteCount: nIn * 4)
+            }
+        }
+    }
+
+    /// Runs `table`'s matmul over `rows`; returns the whole output buffer.
+    func run(_ table: asth_kernel_table, rows: Range<Int>) -> [Float] {
+        var out = [Float](repeating: sentinel, count: nBatch * outStride)
+        table.matmul(
+            type, weights.pointer, Int64(nIn), Int64(rows.lowerBound), Int64(rows.upperBound),
+            activations.pointer, Int64(xStrideBytes), Int64(nBatch), &out, Int64(outStride))
+        return out
+    }
+
+    /// The exact dot product of weight row `row` and batch row `batch`, and
+    /// Σ|terms|, in double from the raw bytes.
+    func reference(row: Int, batch: Int) -> (value: Double, magnitude: Double) {
+        let w = UnsafeRawPointer(weights.pointer + row * rowBytes)
+        let x = UnsafeRawPointer(activations.pointer + batch * xStrideBytes)
+        switch type {
+        case ASTH_TYPE_F32, ASTH_TYPE_F16:
+            return referenceFloatDot(w: w, x: x)
+        default:
+            return (0..<nIn / 32).reduce((0.0, 0.0)) { sum, b in
+                let block = referenceBlockDot(w: w, x: x, block: b)
+                return (sum.0 + block.value, sum.1 + block.magnitude)
+            }
+        }
+    }
+
+    private func referenceFloatDot(w: UnsafeRawPointer, x: UnsafeRawPointer)
+        -> (value: Double, magnitude: Double)
+    {
+        var value = 0.0
+        var magnitude = 0.0
+        for i in 0..<nIn {
+            var xi = x.loadUnaligned(fromByteOffset: i * 4, as: Float.self)
+            let wi: Float
+            if type == ASTH_TYPE_F16 {
+                wi = f16Value(w.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))
+                xi = Float(Float16(xi))
+            } else {
+                wi = w.loadUnaligned(fromByteOffset: i * 4, as: Float.self)
+            }
+            value += Double(wi) * Double(xi)
+            magnitude += abs(Double(wi) * Double(xi))
+        }
+        return (value, magnitude)
+    }
+
+    /// Block b: d_w·d_x·Σ(q_w·q_x), plus m_w·s_x for Q4_1.
+    private func referenceBlockDot(w: UnsafeRawPointer, x: UnsafeRawPointer, block b: Int)
+        -> (value: Double, magnitude: Double)
+    {
+        let xb = x + b * q8aBlockBytes
+        let dx = Double(xb.loadUnaligned(as: Float.self))
+        let sx = Double(xb.loadUnaligned(fromByteOffset: 4, as: Float.self))
+        let qx = (0..<32).map { Int(xb.loadUnaligned(fromByteOffset: 8 + $0, as: Int8.self)) }
+
+        let blockBytes = rowBytes / (nIn / 32)
+        let wb = w + b * blockBytes
+        let dw = Double(f16Value(wb.loadUnaligned(as: UInt16.self)))
+        var mw = 0.0
+        let qw: [Int]
+        switch type {
+        case ASTH_TYPE_Q8_0:
+            qw = (0..<32).map { Int(wb.loadUnaligned(fromByteOffset: 2 + $0, as: Int8.self)) }
+        default:
+            let offset = type == ASTH_TYPE_Q4_1 ? 4 : 2
+            let bytes = (0..<16).map { Int(wb.load(fromByteOffset: offset + $0, as: UInt8.self)) }
+            let bias = type == ASTH_TYPE_Q4_1 ? 0 : 8
+            qw = bytes.map { ($0 & 15) - bias } + bytes.map { ($0 >> 4) - bias }
+            if type == ASTH_TYPE_Q4_1 {
+                mw = Double(f16Value(wb.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
+            }
+        }
+        let sum = zip(qw, qx).map(*).reduce(0, +)
+        let sumAbs = zip(qw, qx).map { abs($0 * $1) }.reduce(0, +)
+        return (
+            dw * dx * Double(sum) + mw * sx,
+            abs(dw * dx) * Double(sumAbs) + abs(mw * sx)
+        )
+    }
+}
+
+/// Random weights for `rows` rows of `nIn` elements, with ggml-like scales:
+/// signed d for Q4_0 and Q8_0, positive d and mostly negative m for Q4_1.
+func randomWeights(_ type: asth_type, rows: Int, nIn: Int, using rng: inout SeededGenerator)
+    -> AlignedBuffer
+{
+    let rowBytes = asth_row_bytes(type, Int64(nIn))
+    let buffer = AlignedBuffer(byteCount: rows * rowBytes)
+    let p = buffer.pointer
+    func put16(_ offset: Int, _ value: UInt16) {
+        p.storeBytes(of: value, toByteOffset: offset, as: UInt16.self)
+    }
+    func putBytes(
+        _ offset: Int, _ count: Int, _ range: ClosedRange<Int>, _ rng: inout SeededGenerator
+    ) {
+        for i in 0..<count {
+            let value = Int.random(in: range, using: &rng)
+            p.storeBytes(
+                of: UInt8(truncatingIfNeeded: value), toByteOffset: offset + i, as: UInt8.self)
+        }
+    }
+
+    let blockCount = rows * nIn / 32
+    switch type {
+    case ASTH_TYPE_F32:
+        for i in 0..<rows * nIn {
+            p.storeBytes(
+                of: Float.random(in: -1...1, using: &rng), toByteOffset: i * 4, as: Float.self)
+        }
+    case ASTH_TYPE_F16:
+        for i in 0..<rows * nIn { put16(i * 2, randomF16(in: -1...1, using: &rng)) }
+    case ASTH_TYPE_Q4_0:
+        for b in 0..<blockCount {
+            put16(b * 18, randomF16(in: -0.05...0.05, using: &rng))
+            putBytes(b * 18 + 2, 16, 0...255, &rng)
+        }
+    case ASTH_TYPE_Q4_1:
+        for b in 0..<blockCount {
+            put16(b * 20, randomF16(in: 0.001...0.05, using: &rng))
+            put16(b * 20 + 2, randomF16(in: -0.5...0.1, using: &rng))
+            putBytes(b * 20 + 4, 16, 0...255, &rng)
+        }
+    default:
+        for b in 0..<blockCount {
+            put16(b * 34, randomF16(in: -0.01...0.01, using: &rng))
+            putBytes(b * 34 + 2, 32, -127...127, &rng)
+        }
+    }
+    return buffer
+}

@@ -1,0 +1,147 @@
+import CPUKernels
+import Foundation
+import Testing
+
+/// Relative error bound of rmsnorm, silu_mul and softmax outputs against
+/// the scalar reference, per element, of the largest output magnitude.
+let elementwiseRelativeErrorMax: Float = 4e-6
+
+/// The element-wise and normalisation ops: known values, then every
+/// variant against the scalar reference.
+@Suite struct OpsTests {
+    /// Lengths that cover whole vectors, tails and the model's widths.
+    static let lengths = [1, 7, 8, 16, 17, 33, 64, 100, 576, 1536]
+
+    @Test func rmsnormOfConstantVector() {
+        let x = [Float](repeating: 3, count: 576)
+        let w = (0..<576).map { Float($0 % 5) - 2 }
+        var out = [Float](repeating: .nan, count: 576)
+        asth_rmsnorm(x, w, &out, 576, 1e-5)
+        let scale = 1 / (9 + 1e-5 as Float).squareRoot()
+        for i in 0..<576 { #expect(abs(out[i] - 3 * scale * w[i]) <= 1e-6) }
+    }
+
+    @Test func softmaxSumsToOneAndKeepsOrder() {
+        var rng = SeededGenerator(seed: 3)
+        var x = randomFloats(1000, in: -30...30, using: &rng)
+        x[10] = -.infinity
+        let input = x
+        asth_softmax(&x, 1000)
+        #expect(abs(x.reduce(0, +) - 1) <= 1e-5)
+        #expect(x[10] == 0)
+        let order = input.indices.sorted { input[$0] < input[$1] }
+        #expect(zip(order, order.dropFirst()).allSatisfy { x[$0.0] <= x[$0.1] })
+    }
+
+    @Test func siluMulKnownValues() {
+        let g: [Float] = [0, 1, -1, 20, -20]
+        let u: [Float] = [5, 2, 2, 0.5, 3]
+        var out = [Float](repeating: .nan, count: 5)
+        asth_silu_mul(g, u, &out, 5)
+        let expected = zip(g, u).map { g, u in Double(g) / (1 + exp(-Double(g))) * Double(u) }
+        for i in 0..<5 {
+            #expect(abs(Double(out[i]) - expected[i]) <= 1e-6 * max(1, abs(expected[i])))
+        }
+    }
+
+    @Test func addIsExact() {
+        var x: [Float] = (0..<19).map { Float($0) * 0.5 }
+        let y: [Float] = (0..<19).map { Float($0) * -0.25 }
+        asth_add(&x, y, 19)
+        #expect(x == (0..<19).map { Float($0) * 0.25 })
+    }
+
+    /// Position 0 turns nothing; the values must come back bit for bit.
+    @Test func ropeAtPositionZeroIsIdentity() {
+        var rng = SeededGenerator(seed: 4)
+        let x = randomFloats(9 * 64, using: &rng)
+        var y = x
+        asth_rope_norm(&y, 9, 64, 64, 0, 10000)
+        #expect(y == x)
+    }
+
+    /// Each pair turns by pos·base^(−2i/dims): norms stay, angles match a
+    /// double reference, and elements past rope_dims stay untouched.
+    @Test(arguments: [(Int64(64), Int64(1)), (64, 17), (32, 300)])
+    func ropeTurnsPairs(ropeDims: Int64, pos: Int64) {
+        var rng = SeededGenerator(seed: 5)
+        let x = randomFloats(3 * 64, using: &rng)
+        var y = x
+        asth_rope_norm(&y, 3, 64, ropeDims, pos, 10000)
+        for h in 0..<3 {
+            for i in stride(from: 0, to: 64, by: 2) {
+                let (a, b) = (Double(x[h * 64 + i]), Double(x[h * 64 + i + 1]))
+                let (c, d) = (Double(y[h * 64 + i]), Double(y[h * 64 + i + 1]))
+                guard i < ropeDims else {
+                    #expect(c == a && d == b)
+                    continue
+                }
+                let theta = Double(pos) * pow(10000, -Double(i) / Double(ropeDims))
+                let expected = (a * cos(theta) - b * sin(theta), a * sin(theta) + b * cos(theta))
+                #expect(abs((a * a + b * b).squareRoot() - (c * c + d * d).squareRoot()) <= 1e-6)
+                #expect(abs(c - expected.0) <= 1e-4 && abs(d - expected.1) <= 1e-4)
+            }
+        }
+    }
+
+    @Test(arguments: supportedVariants)
+    func elementwiseMatchesScalar(variant: asth_variant) {
+        var rng = SeededGenerator(seed: 6)
+        let table = kernels(variant)
+        for n in Self.lengths {
+            let x = randomFloats(n, in: -8...8, using: &rng)
+            let w = randomFloats(n, in: -2...2, using: &rng)
+            let count = Int64(n)
+            let label = "\(variant) n=\(n)"
+
+            let rmsnorm = compare {
+                table.rmsnorm(x, w, &$0, count, 1e-5)
+            } with: {
+                scalar.rmsnorm(x, w, &$0, count, 1e-5)
+            }
+            #expect(rmsnorm <= elementwiseRelativeErrorMax, "rmsnorm \(label)")
+
+            let silu = compare {
+                table.silu_mul(x, w, &$0, count)
+            } with: {
+                scalar.silu_mul(x, w, &$0, count)
+            }
+            #expect(silu <= elementwiseRelativeErrorMax, "silu_mul \(label)")
+
+            let softmax = compare {
+                $0 = x; table.softmax(&$0, count)
+            } with: {
+                $0 = x
+                scalar.softmax(&$0, count)
+            }
+            #expect(softmax <= elementwiseRelativeErrorMax, "softmax \(label)")
+
+            var sum = x
+            var expected = x
+            table.add(&sum, w, count)
+            scalar.add(&expected, w, count)
+            #expect(sum == expected, "add \(label)")
+
+            var turned = x + x
+            var turnedExpected = turned
+            table.rope_norm(&turned, Int64(2 * n / 8), 8, 8, 77, 10000)
+            scalar.rope_norm(&turnedExpected, Int64(2 * n / 8), 8, 8, 77, 10000)
+            #expect(turned == turnedExpected, "rope \(label)")
+        }
+    }
+
+    /// Largest |got − expected| over the largest |expected|.
+    private func compare(
+        _ got: (inout [Float]) -> Void, with expected: (inout [Float]) -> Void
+    ) -> Float {
+        var a = [Float](repeating: .nan, count: 1536)
+        var b = [Float](repeating: .nan, count: 1536)
+        got(&a)
+        expected(&b)
+        let scale = b.filter { !$0.isNaN }.map(abs).max() ?? 1
+        let pairs = zip(a, b).filter { !$0.1.isNaN }
+        if pairs.contains(where: { $0.0.isNaN }) { return .infinity }
+        return pairs.map { abs($0.0 - $0.1) }.max().map { $0 / max(scale, .leastNormalMagnitude) }
+            ?? 0
+    }
+}
