@@ -142,7 +142,8 @@ extension BytePairEncodingTests {
     static let specialCases: [SpecialCase] = [
         SpecialCase(
             text: "<|im_start|>hi", parseSpecial: true, expected: [.special(0), .text("hi")]),
-        SpecialCase(text: "<|im_start|>hi", parseSpecial: false, expected: [.text("<|im_start|>hi")]),
+        SpecialCase(
+            text: "<|im_start|>hi", parseSpecial: false, expected: [.text("<|im_start|>hi")]),
         SpecialCase(
             text: "x<tool>y", parseSpecial: false,
             expected: [.text("x"), .special(1), .text("y")]),

@@ -13,7 +13,8 @@ struct ChatTemplateTests {
         + "message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}"
         + "{{ '<|im_start|>assistant\n' }}{% endif %}"
 
-    static let smolLMDefault = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+    static let smolLMDefault =
+        "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
     struct RenderCase: Sendable, CustomTestStringConvertible {
         let name: String
@@ -27,7 +28,9 @@ struct ChatTemplateTests {
     static let renderCases: [RenderCase] = [
         RenderCase(
             name: "system and user, with prompt",
-            messages: [.init(role: .system, content: "Be brief."), .init(role: .user, content: "Hi")],
+            messages: [
+                .init(role: .system, content: "Be brief."), .init(role: .user, content: "Hi"),
+            ],
             addGenerationPrompt: true,
             expected: "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
                 + "<|im_start|>assistant\n"),
@@ -72,13 +75,15 @@ struct ChatTemplateTests {
     }
 
     @Test func aTemplateWithoutADefaultHasNone() throws {
-        let source = "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>'}}"
+        let source =
+            "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>'}}"
 
         let template = try ChatTemplate(source: source, modelName: "plain")
 
         #expect(template.defaultSystemPrompt == nil)
-        #expect(template.render([.init(role: .user, content: "x")], addGenerationPrompt: false)
-            == "<|im_start|>user\nx<|im_end|>\n")
+        #expect(
+            template.render([.init(role: .user, content: "x")], addGenerationPrompt: false)
+                == "<|im_start|>user\nx<|im_end|>\n")
     }
 
     @Test func otherTemplatesAreRefusedNamingTheModel() {
@@ -112,8 +117,9 @@ struct ChatTemplateTests {
         // Three turn starts and two turn ends: the template's, none of the user's.
         #expect(ids.filter { $0 == 0 }.count == 3)
         #expect(ids.filter { $0 == 1 }.count == 2)
-        #expect(try tokenizer.decode(ids, includeSpecial: true)
-            == template.render(messages, addGenerationPrompt: true))
+        #expect(
+            try tokenizer.decode(ids, includeSpecial: true)
+                == template.render(messages, addGenerationPrompt: true))
         #expect(template.stopIDs(for: tokenizer) == [1])
     }
 }
@@ -130,7 +136,8 @@ extension ChatTemplateTests {
         builder.add("tokenizer.ggml.pre", .string("smollm"))
         builder.add("tokenizer.ggml.tokens", .array(vocabulary.tokens.map { .string($0) }))
         builder.add(
-            "tokenizer.ggml.token_type", .array(vocabulary.types.map { .int32(Int32($0.rawValue)) }))
+            "tokenizer.ggml.token_type", .array(vocabulary.types.map { .int32(Int32($0.rawValue)) })
+        )
         builder.add("tokenizer.ggml.merges", .array(vocabulary.merges.map { .string($0) }))
         builder.add("tokenizer.ggml.eos_token_id", .uint32(0))
         for (key, value) in extra {
@@ -161,7 +168,8 @@ extension ChatTemplateTests {
     }
 
     static let ggufCases: [GGUFCase] = [
-        GGUFCase(name: "no chat template", extra: [], expected: "tokenizer.chat_template is missing"),
+        GGUFCase(
+            name: "no chat template", extra: [], expected: "tokenizer.chat_template is missing"),
         GGUFCase(
             name: "template of another type", extra: [("tokenizer.chat_template", .uint32(1))],
             expected: "a uint32, not a string"),
@@ -192,7 +200,9 @@ extension ChatTemplateTests {
         let spmError = #expect(throws: TokenizerError.self) { try Tokenizer(gguf: spm) }
         let preError = #expect(throws: TokenizerError.self) { try Tokenizer(gguf: unknownPre) }
 
-        #expect("\(spmError.map { "\($0)" } ?? "")".contains("spm.gguf: tokenizer.ggml.model \"llama\""))
+        #expect(
+            "\(spmError.map { "\($0)" } ?? "")".contains("spm.gguf: tokenizer.ggml.model \"llama\"")
+        )
         #expect("\(preError.map { "\($0)" } ?? "")".contains("tokenizer.ggml.pre \"(missing)\""))
     }
 }
@@ -200,16 +210,22 @@ extension ChatTemplateTests {
 /// The real model's template against the llama.cpp prompts.
 @Suite(.enabled(if: RealModel.isAvailable, "needs the default model; set ASTH_TEST_MODEL"))
 struct ChatTemplateRealModelTests {
-    @Test(arguments: try LlamaCppFixture.load().greedy.map { ($0.system, $0.user, $0.prompt, $0.promptIDs) })
+    @Test(
+        arguments: try LlamaCppFixture.load().greedy.map {
+            ($0.system, $0.user, $0.prompt, $0.promptIDs)
+        })
     func fixturePromptsRenderAndEncode(
         _ system: String, _ user: String, _ prompt: String, _ promptIDs: [Int]
     ) throws {
         let template = try ChatTemplate(gguf: try RealModel.requireGGUF())
         let tokenizer = try RealModel.requireTokenizer()
-        let messages = [ChatMessage(role: .system, content: system), .init(role: .user, content: user)]
+        let messages = [
+            ChatMessage(role: .system, content: system), .init(role: .user, content: user),
+        ]
 
         #expect(template.render(messages, addGenerationPrompt: true) == prompt)
-        #expect(try template.encode(messages, addGenerationPrompt: true, with: tokenizer) == promptIDs)
+        #expect(
+            try template.encode(messages, addGenerationPrompt: true, with: tokenizer) == promptIDs)
         #expect(template.defaultSystemPrompt == ChatTemplateTests.smolLMDefault)
         #expect(template.stopIDs(for: tokenizer) == [2])
     }
