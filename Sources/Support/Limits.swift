@@ -27,6 +27,42 @@ public enum Limits {
         /// Alignment of tensor data in bytes.
         public static let alignmentMax = 1 << 16
     }
+
+    /// Bounds on persona files and the folders that hold them. A file that
+    /// exceeds one is reported with the file, the key, the value and the limit.
+    public enum Personas {
+        /// Bytes of one persona file, checked before parsing: real personas
+        /// are a few KiB; 256 KiB holds the longest system prompt with room.
+        public static let fileBytesMax = 256 << 10
+        /// Tables and arrays along one path, the root table included. A
+        /// persona needs two (root, `[sampling]`); eight leaves room for later
+        /// sections while keeping every walk over the tree shallow.
+        public static let nestingDepthMax = 8
+        /// Persona files read from one folder; the rest, by name, are reported
+        /// and left unread.
+        public static let filesPerDirectoryMax = 1024
+        /// Bytes of a persona name, which matches `[a-z0-9-]` throughout.
+        public static let nameBytesMax = 32
+        /// Bytes of `description`: one or two sentences shown in listings.
+        public static let descriptionBytesMax = 1024
+        /// Bytes of `system_prompt`: 32 KiB is about 8 Ki tokens, the
+        /// default model's whole context.
+        public static let systemPromptBytesMax = 32 << 10
+        /// Bytes of a `model` reference; a path is at most `PATH_MAX`.
+        public static let modelBytesMax = 4096
+        /// Tokens in one reply (`max_tokens`): the default model's context.
+        public static let replyTokensMax = 8192
+        /// `sampling.top_k`: larger than any vocabulary in use (~256 Ki);
+        /// the sampler clamps it to the model's own.
+        public static let topKMax = 262_144
+        /// `sampling.repeat_last_n`: tokens looked back on for the penalty.
+        public static let repeatWindowMax = 4096
+        /// `economy.allowance_motes` per refill: a billion Motes is still
+        /// exact in the ledger's 64-bit micro-Motes.
+        public static let allowanceMotesMax = 1_000_000_000.0
+        /// `economy.priority`: the weight in the scheduler's fair share.
+        public static let priorityMax = 100
+    }
 }
 
 extension Limits {
@@ -46,5 +82,45 @@ extension Limits {
         /// Matching scans the text once per special token, so this bounds the
         /// cost of one encode; real models carry tens to a few thousand.
         public static let specialTokenCountMax = 1 << 14
+    }
+}
+
+extension Limits {
+    /// Bounds on what the ledger accepts: usage records, ids, amounts,
+    /// periods and files it reads back (checkpoints, price schedules).
+    public enum Ledger {
+        /// Bytes of an idempotency or request id: a UUID is 36; room for a
+        /// prefix and a client's own scheme.
+        public static let idBytesMax = 256
+        /// Bytes of a persona, model or device name.
+        public static let nameBytesMax = 256
+        /// Tokens of one kind in one request (prompt, cached, output):
+        /// 16 Mi is far beyond any context window we can run.
+        public static let tokenCountMax: Int64 = 1 << 24
+        /// Parameters of a model: 2^42 (~4.4 T) covers every open model.
+        public static let parameterCountMax: Int64 = 1 << 42
+        /// Elapsed time of one generation: a week, in milliseconds.
+        public static let elapsedMsMax: Int64 = 7 * 24 * 3_600_000
+        /// One transfer, in micro-Motes: a billion Motes, so that sums of
+        /// thousands stay below Int64's 9.2e12 Motes (sums are still checked).
+        public static let amountMicroMax: Int64 = 1_000_000_000_000_000
+        /// Shortest refill period: one minute.
+        public static let periodSecondsMin: Int64 = 60
+        /// Longest refill period: about a year.
+        public static let periodSecondsMax: Int64 = 366 * 86_400
+        /// Longest hold timeout: a day; a generation that runs longer than
+        /// that is stuck, and its hold should expire.
+        public static let holdTimeoutMsMax: Int64 = 86_400_000
+        /// Rows one history query returns.
+        public static let historyLimitMax = 100_000
+        /// Bytes of a checkpoint file: a few short lines and a signature.
+        public static let checkpointBytesMax = 4_096
+        /// A device's price factor, in parts per million: at most 100x CPU.
+        public static let deviceFactorPpmMax: Int64 = 100_000_000
+        /// A prompt token's weight relative to an output token, in parts
+        /// per million: at most 16x.
+        public static let tokenWeightPpmMax: Int64 = 16_000_000
+        /// How many times the reference latency the time term may reach.
+        public static let latencyCapFactorMax: Int64 = 1_000
     }
 }

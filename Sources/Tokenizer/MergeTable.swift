@@ -84,9 +84,8 @@ struct MergeTable: Sendable {
             let rank = Int32(truncatingIfNeeded: entry >> 32)
             let right = scratch.next[Int(left)]
             guard scratch.symbols[Int(left)] >= 0, right >= 0 else { continue }
-            guard let merge = merges[Self.key(scratch.symbols[Int(left)], scratch.symbols[Int(right)])],
-                merge.rank == rank
-            else { continue }
+            let pair = Self.key(scratch.symbols[Int(left)], scratch.symbols[Int(right)])
+            guard let merge = merges[pair], merge.rank == rank else { continue }
             scratch.merge(left, right, into: merge.result)
             if scratch.previous[Int(left)] >= 0 {
                 pushPair(at: scratch.previous[Int(left)], scratch: &scratch)

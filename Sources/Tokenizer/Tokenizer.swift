@@ -96,8 +96,11 @@ public final class Tokenizer: Sendable {
         specialTokens = try Self.specialTokens(vocabulary)
         (pieceBytes, pieceOffsets) = Self.pieces(vocabulary)
         Log("tokenizer").debug(
-            "load", ["model": modelName, "tokens": tokenTexts.count, "merges": rules.count,
-                "special": specialTokens.count])
+            "load",
+            [
+                "model": modelName, "tokens": tokenTexts.count, "merges": rules.count,
+                "special": specialTokens.count,
+            ])
     }
 
     /// Whether `id` is a control (or unknown) token such as `<|im_end|>`,
@@ -224,7 +227,9 @@ extension Tokenizer {
         var index = range.lowerBound
         let lastStart = range.upperBound - needle.count
         while index <= lastStart {
-            if bytes[index] == first && bytes[index..<(index + needle.count)].elementsEqual(needle) {
+            if bytes[index] == first
+                && bytes[index..<(index + needle.count)].elementsEqual(needle)
+            {
                 return index
             }
             index += 1

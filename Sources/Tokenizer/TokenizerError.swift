@@ -1,8 +1,12 @@
+import GGUF
+
 /// Why a vocabulary could not be loaded or a text or id could not be handled.
 ///
 /// Every case carries its evidence: the model, the field or key, the value
 /// found and the limit it broke.
 public enum TokenizerError: Error, CustomStringConvertible {
+    /// The GGUF file could not give a value the tokenizer needs.
+    case gguf(GGUFError)
     /// `tokenizer.ggml.model` names a tokenizer we have not built.
     case unsupportedModel(model: String, tokenizerModel: String)
     /// `tokenizer.ggml.pre` names a pre-tokenizer we have not ported.
@@ -26,6 +30,8 @@ public enum TokenizerError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case .gguf(let underlying):
+            return "\(underlying)"
         case .unsupportedModel(let model, let tokenizerModel):
             return "\(model): tokenizer.ggml.model \"\(tokenizerModel)\" is not supported"
                 + " (supported: \"gpt2\", byte-level BPE)"

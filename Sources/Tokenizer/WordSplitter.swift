@@ -126,7 +126,8 @@ struct WordSplitter {
     private func contractionEnd(at start: Int, before limit: Int) -> Int? {
         guard scalars[start] == ascii("'"), start + 1 < limit else { return nil }
         let first = scalars[start + 1]
-        if first == ascii("s") || first == ascii("t") || first == ascii("m") || first == ascii("d") {
+        let oneLetter = [ascii("s"), ascii("t"), ascii("m"), ascii("d")]
+        if oneLetter.contains(first) {
             return start + 2
         }
         guard start + 2 < limit else { return nil }
@@ -146,8 +147,7 @@ struct WordSplitter {
 
 extension WordSplitter {
     /// The scalar value and UTF-8 length at `index` of well-formed UTF-8.
-    static func decodeScalar(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> (UInt32, Int)
-    {
+    static func decodeScalar(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> (UInt32, Int) {
         let lead = UInt32(bytes[index])
         if lead < 0x80 {
             return (lead, 1)

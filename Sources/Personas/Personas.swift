@@ -1,1 +1,0 @@
-// The Personas layer; see the README's layout.
