@@ -12,6 +12,8 @@ struct GGUFCursor {
     let file: String
     /// Where the next read starts, from the start of the file.
     private(set) var offsetBytes = 0
+    /// Array elements still allowed in this file's metadata.
+    private(set) var arrayValuesLeft = Limits.GGUF.metadataValueCountMax
 
     init(bytes: UnsafeRawBufferPointer, file: String) {
         self.bytes = bytes
@@ -189,10 +191,24 @@ struct GGUFCursor {
         let count = try readCount(
             field() + ".count", countMax: Limits.GGUF.arrayCountMax,
             itemBytesMin: elementType.minimumBytes)
+        guard count <= arrayValuesLeft else {
+            throw failure(
+                field() + ".count", value: "\(count)",
+                limit: "<= \(arrayValuesLeft) of \(Limits.GGUF.metadataValueCountMax) values left",
+                reason: "metadata arrays hold too many values")
+        }
+        arrayValuesLeft -= count
 
         // The count is backed by bytes in the file, so reserving is safe.
         var elements: [GGUFValue] = []
         elements.reserveCapacity(count)
+        if elementType == .string {
+            // Vocabularies are string arrays: read them without the type switch.
+            for index in 0..<count {
+                elements.append(.string(try readString(field() + "[\(index)]")))
+            }
+            return elements
+        }
         for index in 0..<count {
             elements.append(
                 try readValue(typeID: elementTypeID, depth: depth, field() + "[\(index)]"))

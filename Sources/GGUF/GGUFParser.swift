@@ -74,6 +74,11 @@ enum GGUFParser {
         cursor.seek(to: magic.count)
 
         let version = try cursor.readUInt32("header.version")
+        guard !versions.contains(version.byteSwapped) else {
+            throw cursor.failure(
+                "header.version", value: "\(version) (\(version.byteSwapped) byte-swapped)",
+                limit: "little-endian", reason: "big-endian GGUF files are not supported")
+        }
         guard versions.contains(version) else {
             throw cursor.failure(
                 "header.version", value: "\(version)", limit: "2 or 3",

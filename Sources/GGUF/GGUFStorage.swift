@@ -8,6 +8,11 @@
 
 /// The bytes of a GGUF file: a read-only private mapping of the file, or a
 /// copy owned by us (for files built in memory). Released in `deinit`.
+///
+/// A mapping reflects the file as it is on disk: if another process shrinks
+/// the file while it is mapped, reading the lost pages raises SIGBUS. Model
+/// files are written once and then only read, so we accept that rather than
+/// copy 100 MB+ of weights into memory.
 final class GGUFStorage: @unchecked Sendable {
     /// How the bytes were obtained, and so how they are released.
     private enum Origin {
@@ -19,14 +24,18 @@ final class GGUFStorage: @unchecked Sendable {
 
     /// The file's bytes; never written after init.
     let bytes: UnsafeRawBufferPointer
+    /// The start of the mapping or allocation, which `bytes` may not keep
+    /// when it is empty.
+    private let base: UnsafeMutableRawPointer
     private let origin: Origin
 
     /// Alignment of an owned copy: a page, like a mapping, so that tensor
     /// data is as aligned in memory as it is in the file.
     private static let ownedAlignmentBytes = 4096
 
-    private init(bytes: UnsafeRawBufferPointer, origin: Origin) {
-        self.bytes = bytes
+    private init(base: UnsafeMutableRawPointer, count: Int, origin: Origin) {
+        self.base = base
+        self.bytes = UnsafeRawBufferPointer(start: base, count: count)
         self.origin = origin
     }
 
@@ -35,9 +44,13 @@ final class GGUFStorage: @unchecked Sendable {
         // Allocate at least one byte so that the buffer always has an address.
         let memory = UnsafeMutableRawPointer.allocate(
             byteCount: max(source.count, 1), alignment: Self.ownedAlignmentBytes)
-        source.withUnsafeBytes { memory.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        memory.bindMemory(to: UInt8.self, capacity: max(source.count, 1))
-        self.init(bytes: UnsafeRawBufferPointer(start: memory, count: source.count), origin: .owned)
+        memory.initializeMemory(as: UInt8.self, repeating: 0, count: max(source.count, 1))
+        source.withUnsafeBytes { source in
+            if let start = source.baseAddress {
+                memory.copyMemory(from: start, byteCount: source.count)
+            }
+        }
+        self.init(base: memory, count: source.count, origin: .owned)
     }
 
     /// Maps the file at `path` read-only. An empty file is held as an owned
@@ -53,7 +66,7 @@ final class GGUFStorage: @unchecked Sendable {
         }
         guard (status.st_mode & S_IFMT) == S_IFREG else {
             throw GGUFError(
-                file: path, field: "file", value: "mode \(status.st_mode & S_IFMT)",
+                file: path, field: "file", value: Self.kind(of: status.st_mode),
                 limit: "a regular file", reason: "not a regular file")
         }
         let sizeBytes = Int(status.st_size)
@@ -67,27 +80,43 @@ final class GGUFStorage: @unchecked Sendable {
         else {
             throw Self.systemError(path, field: "file", reason: "cannot map the file")
         }
-        self.init(bytes: UnsafeRawBufferPointer(start: base, count: sizeBytes), origin: .mapped)
+        self.init(base: base, count: sizeBytes, origin: .mapped)
     }
 
     deinit {
         switch origin {
         case .mapped:
-            let result = munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress!), bytes.count)
+            let result = munmap(base, bytes.count)
             precondition(result == 0, "GGUFStorage: munmap of our own mapping failed")
         case .owned:
-            UnsafeMutableRawPointer(mutating: bytes.baseAddress!).deallocate()
+            base.deallocate()
         }
     }
 
-    /// `open(path, O_RDONLY | O_CLOEXEC)`, retried on EINTR.
+    /// `open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)`, retried on EINTR.
+    ///
+    /// O_NONBLOCK keeps a FIFO from blocking the open until a writer comes;
+    /// it is then refused as not a regular file. It changes nothing for
+    /// regular files, which are all we map.
     private static func openReadOnly(_ path: String) throws(GGUFError) -> Int32 {
         while true {
-            let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
             if descriptor >= 0 { return descriptor }
             if errno != EINTR {
                 throw systemError(path, field: "file", reason: "cannot open the file")
             }
+        }
+    }
+
+    /// What a file that is not a regular file is, for an error message.
+    private static func kind(of mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFDIR: return "a directory"
+        case S_IFIFO: return "a FIFO"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFSOCK: return "a socket"
+        default: return "file type \(String(mode & S_IFMT, radix: 8))"
         }
     }
 

@@ -15,6 +15,11 @@ public enum Limits {
         public static let stringBytesMax = 16 << 20
         /// Elements of one metadata array: vocabularies run to ~256 Ki.
         public static let arrayCountMax = 16 << 20
+        /// Values in all metadata arrays of one file together. Each value
+        /// costs ~40 bytes in memory against 1 byte in the file at best, so
+        /// this caps what a small file can make us allocate (~160 MiB); a
+        /// 256 Ki vocabulary with scores, types and merges needs ~1 Mi.
+        public static let metadataValueCountMax = 4 << 20
         /// Nesting depth of arrays of arrays.
         public static let arrayDepthMax = 4
         /// Dimensions of one tensor; ggml uses at most four.

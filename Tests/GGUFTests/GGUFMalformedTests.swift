@@ -64,6 +64,9 @@ struct GGUFMalformedTests {
             label: "version 99", bytes: built { $0.version = 99 }, field: "header.version",
             reason: "unsupported GGUF version"),
         MalformedCase(
+            label: "big-endian version 3", bytes: built { $0.version = 3 << 24 },
+            field: "header.version", reason: "big-endian GGUF files are not supported"),
+        MalformedCase(
             label: "n_tensors 2^64-1", bytes: built { $0.tensorCountOverride = .max },
             field: "header.n_tensors", reason: "count over the limit"),
         MalformedCase(
@@ -120,6 +123,14 @@ struct GGUFMalformedTests {
                 $0.addRaw(key: [0x6b], typeID: 9, payload: le32(0) + le64(count))
             },
             field: "metadata 'k'.value.count", reason: "count over the limit"),
+        MalformedCase(
+            label: "array over the file's value budget",
+            bytes: built {
+                let count = Limits.GGUF.metadataValueCountMax + 1
+                let payload = le32(0) + le64(UInt64(count)) + [UInt8](repeating: 0, count: count)
+                $0.addRaw(key: [0x6b], typeID: 9, payload: payload)
+            },
+            field: "metadata 'k'.value.count", reason: "metadata arrays hold too many values"),
         MalformedCase(
             label: "arrays nested too deep",
             bytes: built { $0.add("k", .array([.array([.array([.array([.array([])])])])])) },

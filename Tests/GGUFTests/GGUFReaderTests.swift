@@ -1,3 +1,4 @@
+import Foundation
 import GGUF
 import Testing
 
@@ -90,6 +91,24 @@ struct GGUFReaderTests {
         #expect(Array(file.data(of: file.tensors[1])) == builder.tensors[1].data)
     }
 
+    @Test func readsF32TensorValues() throws {
+        let values: [Float] = [0, 1, -2.5, .pi, -0.0, 1e-30]
+        var builder = GGUFBuilder()
+        builder.addTensor("w", dimensions: [3, 2], floats: values)
+        let file = try GGUFFile(bytes: builder.build(), name: "floats")
+
+        let tensor = try #require(file.tensor(named: "w"))
+        let data = file.data(of: tensor)
+        let read = (0..<tensor.elementCount).map { index in
+            Float(
+                bitPattern: UInt32(
+                    littleEndian: data.loadUnaligned(
+                        fromByteOffset: index * 4, as: UInt32.self)))
+        }
+        #expect(read.map(\.bitPattern) == values.map(\.bitPattern))
+        #expect(tensor.rowBytes == 12)
+    }
+
     @Test func readsAFileWithNothingInIt() throws {
         let file = try GGUFFile(bytes: GGUFBuilder().build(), name: "empty")
         #expect(file.metadata.isEmpty)
@@ -150,5 +169,61 @@ struct GGUFReaderTests {
         let error = GGUFError(
             file: "m.gguf", field: "header.n_kv", value: "9", limit: "<= 8", reason: "too many")
         #expect(error.description == "m.gguf: header.n_kv = 9: too many (limit: <= 8)")
+    }
+}
+
+/// Files on disk, read through `GGUFFile(path:)`; each test works in its own
+/// temporary folder.
+struct GGUFMappedFileTests {
+    /// A fresh temporary folder, removed by the caller.
+    static func temporaryFolder() throws -> URL {
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("gguf-tests-\(UUID().uuidString)", isDirectory: true)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    @Test func mappedFileMatchesTheBytes() throws {
+        let folder = try Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let bytes = GGUFReaderTests.sampleFile(version: 3).build()
+        let path = folder.appendingPathComponent("sample.gguf").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+
+        let mapped = try GGUFFile(path: path)
+        let copied = try GGUFFile(bytes: bytes, name: "copy")
+        #expect(mapped.name == path)
+        #expect(mapped.fileSizeBytes == bytes.count)
+        #expect(mapped.metadata == copied.metadata)
+        #expect(mapped.tensors == copied.tensors)
+        for tensor in mapped.tensors {
+            #expect(Array(mapped.data(of: tensor)) == Array(copied.data(of: tensor)))
+        }
+    }
+
+    /// Paths that are not readable GGUF files, and the error each gives.
+    static let badPaths: [(String, String, String)] = [
+        ("missing.gguf", "file", "cannot open the file"),
+        ("folder", "file", "not a regular file"),
+        ("fifo", "file", "not a regular file"),
+        ("/dev/null", "file", "not a regular file"),
+        ("empty.gguf", "header.magic", "not a GGUF file"),
+    ]
+
+    /// Time-limited: opening a FIFO for reading would block if done naively.
+    @Test(.timeLimit(.minutes(1)), arguments: badPaths)
+    func badPathsThrow(name: String, field: String, reason: String) throws {
+        let folder = try Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(
+            at: folder.appendingPathComponent("folder"), withIntermediateDirectories: true)
+        try Data().write(to: folder.appendingPathComponent("empty.gguf"))
+        #expect(mkfifo(folder.appendingPathComponent("fifo").path, 0o600) == 0)
+        let path = name.hasPrefix("/") ? name : folder.appendingPathComponent(name).path
+
+        let error = #expect(throws: GGUFError.self) { _ = try GGUFFile(path: path) }
+        #expect(error?.file == path)
+        #expect(error?.field == field)
+        #expect(error?.reason == reason)
     }
 }

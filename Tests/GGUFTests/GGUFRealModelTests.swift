@@ -46,7 +46,10 @@ struct GGUFRealModelTests {
         let clock = ContinuousClock()
         var file: GGUFFile?
         let elapsed = try clock.measure { file = try GGUFFile(path: TestModel.path!) }
-        #expect(file?.tensors.isEmpty == false)
-        print("gguf: parse file=\(TestModel.fileName) elapsed=\(elapsed)")
+        let model = try #require(file)
+        var tokens: [String] = []
+        let lookUp = try clock.measure { tokens = try model.strings("tokenizer.ggml.tokens") }
+        #expect(tokens.count == 49152)
+        print("gguf: parse file=\(TestModel.fileName) elapsed=\(elapsed) tokens=\(lookUp)")
     }
 }
