@@ -37,11 +37,13 @@ public final class GGUFFile: @unchecked Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         try self.init(storage: try GGUFStorage(mapping: path), name: path)
+        let elapsed = (clock.now - start).components
+        let parseMs = Double(elapsed.seconds) * 1e3 + Double(elapsed.attoseconds) * 1e-15
         Self.log.info(
             "load",
             [
                 "file": path, "version": version, "tensors": tensors.count,
-                "keys": metadata.count, "bytes": fileSizeBytes, "parse": clock.now - start,
+                "keys": metadata.count, "bytes": fileSizeBytes, "parseMs": parseMs,
             ])
     }
 

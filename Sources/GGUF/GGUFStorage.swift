@@ -66,7 +66,7 @@ final class GGUFStorage: @unchecked Sendable {
         }
         guard (status.st_mode & S_IFMT) == S_IFREG else {
             throw GGUFError(
-                file: path, field: "file", value: "mode \(status.st_mode & S_IFMT)",
+                file: path, field: "file", value: Self.kind(of: status.st_mode),
                 limit: "a regular file", reason: "not a regular file")
         }
         let sizeBytes = Int(status.st_size)
@@ -93,14 +93,30 @@ final class GGUFStorage: @unchecked Sendable {
         }
     }
 
-    /// `open(path, O_RDONLY | O_CLOEXEC)`, retried on EINTR.
+    /// `open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)`, retried on EINTR.
+    ///
+    /// O_NONBLOCK keeps a FIFO from blocking the open until a writer comes;
+    /// it is then refused as not a regular file. It changes nothing for
+    /// regular files, which are all we map.
     private static func openReadOnly(_ path: String) throws(GGUFError) -> Int32 {
         while true {
-            let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
             if descriptor >= 0 { return descriptor }
             if errno != EINTR {
                 throw systemError(path, field: "file", reason: "cannot open the file")
             }
+        }
+    }
+
+    /// What a file that is not a regular file is, for an error message.
+    private static func kind(of mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFDIR: return "a directory"
+        case S_IFIFO: return "a FIFO"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFSOCK: return "a socket"
+        default: return "file type \(String(mode & S_IFMT, radix: 8))"
         }
     }
 

@@ -277,7 +277,8 @@ extension Tokenizer {
     ///
     /// Bytes that do not form whole UTF-8 characters (a token sequence cut
     /// inside a character) become U+FFFD; use `StreamDecoder` for ids that
-    /// arrive one at a time.
+    /// arrive one at a time. Spaces are never "cleaned up" around
+    /// punctuation: llama.cpp does not for smollm, and it loses text.
     ///
     /// - Parameter includeSpecial: whether control tokens decode to their
     ///   text (e.g. `<|im_end|>`) rather than to nothing.

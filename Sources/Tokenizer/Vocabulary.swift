@@ -43,9 +43,9 @@ public struct Vocabulary: Sendable {
         /// `LLAMA_VOCAB_PRE_TYPE_*` to regex lists.
         public init?(ggufName: String) {
             switch ggufName {
-            case "gpt-2", "gpt2", "mpt", "olmo", "jais":
+            case "gpt-2", "mpt", "olmo", "jais":
                 self = .gpt2
-            case "smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva":
+            case "smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva-7b":
                 self = .gpt2SingleDigits
             default:
                 return nil

@@ -7,8 +7,9 @@
 /// behaviour llama.cpp implements (`unicode_regex_split` and its custom GPT-2
 /// matcher in `unicode.cpp`): one forward pass over the scalars, each step
 /// taking the longest run of one class, so hostile input costs linear time.
-/// A regex engine was rejected: the lookahead `\s+(?!\S)` backtracks, and
-/// Foundation's engine is slow on long runs.
+/// Swift's `Regex` was rejected: it matches grapheme clusters unless told
+/// otherwise, and its lookahead for `\s+(?!\S)` backtracks; one pass is
+/// simpler to bound.
 struct WordSplitter {
     /// What the pattern distinguishes about a scalar.
     enum ScalarClass: UInt8 {

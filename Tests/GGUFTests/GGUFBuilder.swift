@@ -78,6 +78,19 @@ struct GGUFBuilder {
                 typeID: type.rawValue, data: bytes, offset: offset))
     }
 
+    /// Adds an F32 tensor holding `values` (ne0 first), for tiny test models.
+    mutating func addTensor(_ name: String, dimensions: [Int], floats values: [Float]) {
+        precondition(
+            values.count == dimensions.reduce(1, *),
+            "GGUFBuilder: \(name) needs one value per element")
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(values.count * 4)
+        for value in values {
+            Self.appendUInt32(value.bitPattern, to: &bytes)
+        }
+        addTensor(name, dimensions: dimensions, type: .f32, data: bytes)
+    }
+
     /// Adds a tensor written exactly as given, with no data.
     mutating func addRawTensor(name: String, dimensions: [UInt64], typeID: UInt32, offset: UInt64) {
         tensors.append(

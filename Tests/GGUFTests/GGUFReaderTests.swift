@@ -91,6 +91,24 @@ struct GGUFReaderTests {
         #expect(Array(file.data(of: file.tensors[1])) == builder.tensors[1].data)
     }
 
+    @Test func readsF32TensorValues() throws {
+        let values: [Float] = [0, 1, -2.5, .pi, -0.0, 1e-30]
+        var builder = GGUFBuilder()
+        builder.addTensor("w", dimensions: [3, 2], floats: values)
+        let file = try GGUFFile(bytes: builder.build(), name: "floats")
+
+        let tensor = try #require(file.tensor(named: "w"))
+        let data = file.data(of: tensor)
+        let read = (0..<tensor.elementCount).map { index in
+            Float(
+                bitPattern: UInt32(
+                    littleEndian: data.loadUnaligned(
+                        fromByteOffset: index * 4, as: UInt32.self)))
+        }
+        #expect(read.map(\.bitPattern) == values.map(\.bitPattern))
+        #expect(tensor.rowBytes == 12)
+    }
+
     @Test func readsAFileWithNothingInIt() throws {
         let file = try GGUFFile(bytes: GGUFBuilder().build(), name: "empty")
         #expect(file.metadata.isEmpty)
@@ -187,17 +205,21 @@ struct GGUFMappedFileTests {
     static let badPaths: [(String, String, String)] = [
         ("missing.gguf", "file", "cannot open the file"),
         ("folder", "file", "not a regular file"),
+        ("fifo", "file", "not a regular file"),
+        ("/dev/null", "file", "not a regular file"),
         ("empty.gguf", "header.magic", "not a GGUF file"),
     ]
 
-    @Test(arguments: badPaths)
+    /// Time-limited: opening a FIFO for reading would block if done naively.
+    @Test(.timeLimit(.minutes(1)), arguments: badPaths)
     func badPathsThrow(name: String, field: String, reason: String) throws {
         let folder = try Self.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         try FileManager.default.createDirectory(
             at: folder.appendingPathComponent("folder"), withIntermediateDirectories: true)
         try Data().write(to: folder.appendingPathComponent("empty.gguf"))
-        let path = folder.appendingPathComponent(name).path
+        #expect(mkfifo(folder.appendingPathComponent("fifo").path, 0o600) == 0)
+        let path = name.hasPrefix("/") ? name : folder.appendingPathComponent(name).path
 
         let error = #expect(throws: GGUFError.self) { _ = try GGUFFile(path: path) }
         #expect(error?.file == path)
