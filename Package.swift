@@ -49,10 +49,11 @@ let package = Package(
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"]),
         .testTarget(name: "KernelTests", dependencies: ["CPUKernels"]),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "GGUF", "Tokenizer"]),
+        .testTarget(
+            name: "InferenceTests", dependencies: ["Inference", "GGUF", "Tokenizer", "Support"]),
         .testTarget(name: "PersonasTests", dependencies: ["Personas"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Support"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["asth", "Support"]),
     ],
     cxxLanguageStandard: .cxx17
 )

@@ -52,7 +52,13 @@ public struct GenerationStats: Sendable, Equatable {
 
     public init() {}
 
-    /// Output tokens per second of wall time.
+    /// Dispatches per second: what plain decoding gives ("tok/s").
+    public var dispatchesPerSecond: Double {
+        let seconds = elapsed.seconds
+        return seconds > 0 ? Double(dispatches) / seconds : 0
+    }
+
+    /// Output tokens per second of wall time ("eff tok/s").
     public var tokensPerSecond: Double {
         let seconds = elapsed.seconds
         return seconds > 0 ? Double(outputTokens) / seconds : 0

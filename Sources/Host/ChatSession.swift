@@ -1,0 +1,158 @@
+import Foundation
+import Inference
+import Ledger
+import Personas
+import Support
+import Tokenizer
+
+/// One conversation with a persona: the turns so far, the KV cache that
+/// holds them, and the ledger that pays for each reply.
+///
+/// Each reply re-renders the conversation with the chat template; the part
+/// the cache already holds is not computed again. When the conversation no
+/// longer fits the context, the oldest turns go first; the system prompt
+/// always stays.
+public final class ChatSession {
+    /// Positions a conversation may use unless the caller says otherwise.
+    public static let contextTokensDefault = 2048
+
+    public let persona: Persona
+    public let model: LanguageModel
+    public let ledger: Ledger
+    /// Positions the conversation may use (prompt and reply together).
+    public let contextTokens: Int
+    /// User and assistant turns, oldest first; the system prompt is apart.
+    public private(set) var turns: [ChatMessage] = []
+
+    private let sequence: TokenSequence
+    private var sampler: Sampler
+    private let log = Log("chat")
+
+    /// What one reply did.
+    public struct Reply {
+        public var text: String
+        public var stats: GenerationStats
+        public var charge: Charge
+        /// Oldest turns dropped to make room before this reply.
+        public var droppedTurns: Int
+    }
+
+    init(persona: Persona, model: LanguageModel, ledger: Ledger, contextTokens: Int) {
+        self.persona = persona
+        self.model = model
+        self.ledger = ledger
+        self.contextTokens = min(contextTokens, model.config.contextLength)
+        self.sequence = model.makeSequence(capacity: self.contextTokens)
+        self.sampler = Sampler(settings: persona.sampling.settings)
+    }
+
+    /// Sends a user turn and streams the reply.
+    ///
+    /// - Parameter onText: gets each complete piece of text; returning false
+    ///   stops the reply (what was produced is kept and charged).
+    /// - Throws: `ChatError` when the message cannot fit; inference and
+    ///   ledger errors as they come.
+    public func send(_ text: String, onText: (String) -> Bool) throws -> Reply {
+        turns.append(ChatMessage(role: .user, content: text))
+        let (prompt, dropped) = try fitPrompt()
+        let maxTokens = min(persona.maxTokens, contextTokens - prompt.count)
+
+        // Generate, decoding text as whole characters arrive.
+        var decoder = StreamDecoder(tokenizer: model.tokenizer)
+        var reply = ""
+        var generator = Generator(device: model.device)
+        generator.prefillChunk = 256
+        let stats = try generator.generate(
+            prompt: prompt, on: sequence, maxTokens: maxTokens, sampler: &sampler,
+            stopIDs: model.stopIDs
+        ) { id in
+            let piece = (try? decoder.push(id)) ?? ""
+            reply += piece
+            return piece.isEmpty || onText(piece)
+        }
+        let tail = decoder.finish()
+        reply += tail
+        if !tail.isEmpty {
+            _ = onText(tail)
+        }
+        turns.append(ChatMessage(role: .assistant, content: reply))
+
+        // Charge what the device did.
+        let charge = try ledger.record(usage: usage(of: stats))
+        log.info(
+            "reply",
+            ["persona": persona.name, "tokens": stats.outputTokens,
+             "micro_motes": charge.amount.rawValue])
+        return Reply(text: reply, stats: stats, charge: charge, droppedTurns: dropped)
+    }
+
+    /// Forgets every turn (the system prompt stays).
+    public func reset() {
+        turns.removeAll()
+    }
+
+    /// The prompt ids for the turns, dropping the oldest exchanges until
+    /// there is room for at least a short reply.
+    private func fitPrompt() throws -> (ids: [Int], droppedTurns: Int) {
+        let replyRoomMin = min(persona.maxTokens, Self.replyTokensMin)
+        var dropped = 0
+        while true {
+            let ids = try model.template.encode(
+                messages(), addGenerationPrompt: true, with: model.tokenizer)
+            if ids.count + replyRoomMin <= contextTokens {
+                return (ids, dropped)
+            }
+            guard turns.count > 1 else {
+                turns.removeAll()
+                throw ChatError.messageTooLong(
+                    tokens: ids.count, contextTokens: contextTokens, replyRoom: replyRoomMin)
+            }
+            turns.removeFirst(turns.count >= 2 && turns[1].role == .assistant ? 2 : 1)
+            dropped += 1
+        }
+    }
+
+    /// Tokens kept free for the reply when deciding what to drop.
+    static let replyTokensMin = 64
+
+    /// The system prompt (if any) and the turns.
+    private func messages() -> [ChatMessage] {
+        let system =
+            persona.systemPrompt.isEmpty
+            ? [] : [ChatMessage(role: .system, content: persona.systemPrompt)]
+        return system + turns
+    }
+
+    private func usage(of stats: GenerationStats) -> Usage {
+        Usage(
+            requestId: UUID().uuidString.lowercased(), persona: persona.name, model: model.name,
+            parameterCount: Int64(model.parameterCount),
+            promptTokens: Int64(stats.promptTokens - stats.cachedPromptTokens),
+            cachedPromptTokens: Int64(stats.cachedPromptTokens),
+            outputTokens: Int64(stats.outputTokens),
+            elapsedMs: Int64(stats.elapsed.milliseconds.rounded(.up)), device: model.device.name)
+    }
+}
+
+/// Why a chat turn was refused.
+public enum ChatError: Error, CustomStringConvertible, Equatable {
+    /// The newest message alone leaves no room for a reply.
+    case messageTooLong(tokens: Int, contextTokens: Int, replyRoom: Int)
+
+    public var description: String {
+        switch self {
+        case .messageTooLong(let tokens, let contextTokens, let replyRoom):
+            return "message too long: \(tokens) tokens with the system prompt; the context"
+                + " holds \(contextTokens) and a reply needs \(replyRoom); send a shorter one"
+        }
+    }
+}
+
+extension Persona.Sampling {
+    /// The persona's sampling as the sampler takes it.
+    public var settings: SamplingSettings {
+        SamplingSettings(
+            temperature: Float(temperature), topK: topK, topP: Float(topP), minP: Float(minP),
+            repeatPenalty: Float(repeatPenalty), repeatLastN: repeatLastN, seed: seed)
+    }
+}

@@ -1,1 +1,0 @@
-// The Host layer; see the README's layout.

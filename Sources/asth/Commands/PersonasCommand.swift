@@ -1,0 +1,100 @@
+import Foundation
+import Personas
+
+/// `asth personas list | show NAME | check [FILE...]`.
+enum PersonasCommand {
+    struct Summary: Encodable {
+        let name: String
+        let description: String
+        let model: String
+        let file: String?
+        let max_tokens: Int
+        let temperature: Double
+        let allowance_motes: Double
+        let refill_period: String
+        let priority: Int
+        let system_prompt: String
+    }
+
+    static func run(_ arguments: inout Arguments) throws {
+        let json = arguments.flag("--json")
+        let catalog = try Context.catalog(&arguments)
+        let action = try arguments.required("list | show NAME | check [FILE...]")
+        switch action {
+        case "list":
+            try arguments.finish()
+            try list(catalog, json: json)
+        case "show":
+            let name = try arguments.required("NAME")
+            try arguments.finish()
+            try show(try catalog.persona(named: name), json: json)
+        case "check":
+            let files = arguments.rest()
+            try arguments.finish()
+            try check(catalog, files: files)
+        default:
+            throw UsageError("asth personas: unknown action '\(action)' (list, show, check)")
+        }
+    }
+
+    static func summary(_ p: Persona) -> Summary {
+        Summary(
+            name: p.name, description: p.description, model: p.model.description, file: p.file,
+            max_tokens: p.maxTokens, temperature: p.sampling.temperature,
+            allowance_motes: p.economy.allowanceMotes,
+            refill_period: p.economy.refillPeriod.rawValue, priority: p.economy.priority,
+            system_prompt: p.systemPrompt)
+    }
+
+    static func list(_ catalog: PersonaCatalog, json: Bool) throws {
+        let scan = catalog.scan()
+        if json {
+            try printJSON(scan.personas.map(summary))
+        } else {
+            for p in scan.personas {
+                let name = p.name.padding(toLength: 14, withPad: " ", startingAt: 0)
+                print("\(name) \(p.model)  \(p.description)")
+            }
+        }
+        for issue in scan.issues {
+            StatusLine.note("skipped: \(issue)")
+        }
+    }
+
+    static func show(_ p: Persona, json: Bool) throws {
+        if json {
+            try printJSON(summary(p))
+            return
+        }
+        let s = p.sampling
+        print("""
+            name          \(p.name)
+            description   \(p.description)
+            file          \(p.file ?? "-")
+            model         \(p.model)
+            max_tokens    \(p.maxTokens)
+            sampling      temperature \(s.temperature), top_k \(s.topK), top_p \(s.topP), \
+            min_p \(s.minP), repeat_penalty \(s.repeatPenalty)\(s.seed.map { ", seed \($0)" } ?? "")
+            economy       \(p.economy.allowanceMotes) Motes per \(p.economy.refillPeriod.rawValue), \
+            priority \(p.economy.priority)
+            system prompt
+            """)
+        for line in p.systemPrompt.split(separator: "\n", omittingEmptySubsequences: false) {
+            print("  \(line)")
+        }
+    }
+
+    /// Reports every problem, one per line; exit code 1 if there is any.
+    static func check(_ catalog: PersonaCatalog, files: [String]) throws {
+        let scan = files.isEmpty ? catalog.scan() : PersonaCatalog.scan(files: files)
+        for p in scan.personas {
+            print("ok     \(p.name) (\(p.file ?? "-"))")
+        }
+        guard scan.issues.isEmpty else {
+            for issue in scan.issues.dropLast() {
+                FileHandle.standardError.write(Data("asth: \(issue)\n".utf8))
+            }
+            throw PersonaError.invalid([scan.issues.last!])
+        }
+    }
+}
