@@ -261,6 +261,9 @@ struct BadFile: Sendable, CustomTestStringConvertible {
         BadFile(
             "unknown table", model + "[extras]\nx = 1\n", .keyMustBeKnown, line: 2, key: "extras",
             mention: "unknown key"),
+        BadFile(
+            "unknown key with a newline", model + "\"bad\\nkey\" = 1\n", .keyMustBeKnown,
+            line: 2, key: "\"bad\\nkey\"", mention: "unknown key"),
     ]
 
     static let wrongTypes: [BadFile] = [
@@ -407,6 +410,10 @@ struct BadFile: Sendable, CustomTestStringConvertible {
         BadFile(
             "deep dotted key", model + "a.b.c.d.e.f.g.h.i = 1\n", .nestingMustFitLimit, line: 2,
             key: "a.b.c.d.e.f.g.h", mention: "more than 8 deep"),
+        BadFile(
+            "deep quoted keys", model + "a.\"b.c\".\"d\\te\".f.g.h.i.j.k = 1\n",
+            .nestingMustFitLimit, line: 2, key: "a.\"b.c\".\"d\\te\".f.g.h.i.j",
+            mention: "more than 8 deep"),
         BadFile(
             "deep arrays", model + "x = [[[[[[[[1]]]]]]]]\n", .nestingMustFitLimit, line: 2,
             key: "x[0][0][0][0][0][0][0]", mention: "more than 8 deep"),
