@@ -11,6 +11,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -81,8 +82,14 @@ class JSONWriter {
   private:
     std::string &out;
     const size_t depthMax;
-    /// The keys and indices from the root to the node being written.
-    std::vector<std::string> path;
+    /// One step from the root: a key, or an index into an array.
+    struct Step {
+        std::string key;
+        size_t index;
+        bool isIndex;
+    };
+    /// The steps from the root to the node being written.
+    std::vector<Step> path;
 
     void writeNode(const toml::node &node, toml::source_position where, size_t depth) {
         // Containers count toward the depth; the root is depth 1.
@@ -117,7 +124,7 @@ class JSONWriter {
             // the fallback for tables that toml++ made without one.
             toml::source_position where = key.source().begin;
             if (where.line == 0) where = value.source().begin;
-            path.emplace_back(key.str());
+            path.push_back(Step{std::string(key.str()), 0, false});
             writeNode(value, where, depth);
             path.pop_back();
         }
@@ -128,7 +135,7 @@ class JSONWriter {
         out += '[';
         for (size_t index = 0; index < array.size(); index++) {
             if (index > 0) out += ',';
-            path.push_back("[" + std::to_string(index) + "]");
+            path.push_back(Step{{}, index, true});
             writeNode(array[index], array[index].source().begin, depth);
             path.pop_back();
         }
@@ -193,6 +200,37 @@ class JSONWriter {
         out += '"';
     }
 
+    /// A key as TOML would write it: bare when it is `A-Za-z0-9_-` only,
+    /// else a basic string with quotes, backslashes and controls escaped.
+    static std::string quotedKey(const std::string &key) {
+        bool isBare = !key.empty();
+        for (unsigned char byte : key) {
+            isBare = isBare && (std::isalnum(byte) || byte == '_' || byte == '-') && byte < 0x80;
+        }
+        if (isBare) return key;
+        std::string text = "\"";
+        for (unsigned char byte : key) {
+            switch (byte) {
+            case '"': text += "\\\""; break;
+            case '\\': text += "\\\\"; break;
+            case '\b': text += "\\b"; break;
+            case '\t': text += "\\t"; break;
+            case '\n': text += "\\n"; break;
+            case '\f': text += "\\f"; break;
+            case '\r': text += "\\r"; break;
+            default:
+                if (byte < 0x20 || byte == 0x7F) {
+                    char escape[8];
+                    std::snprintf(escape, sizeof escape, "\\u%04X", byte);
+                    text += escape;
+                } else {
+                    text += char(byte);
+                }
+            }
+        }
+        return text + "\"";
+    }
+
     static std::string formatDate(const toml::date &date) {
         char buffer[32];
         std::snprintf(
@@ -230,13 +268,18 @@ class JSONWriter {
         return text + buffer;
     }
 
-    /// The path to the current node, `a.b[2].c`, cut short at a code point
-    /// boundary when it is very long.
+    /// The path to the current node, `a."b c"[2].d`, cut short at a code
+    /// point boundary when it is very long. Keys that are not bare are quoted
+    /// and escaped, so that a hostile key cannot break a one-line message.
     std::string dottedPath() const {
         std::string text;
-        for (const std::string &segment : path) {
-            if (!text.empty() && segment[0] != '[') text += '.';
-            text += segment;
+        for (const Step &step : path) {
+            if (step.isIndex) {
+                text += "[" + std::to_string(step.index) + "]";
+            } else {
+                if (!text.empty()) text += '.';
+                text += quotedKey(step.key);
+            }
             if (text.size() > errorKeyBytesMax) break;
         }
         if (text.size() <= errorKeyBytesMax) return text;

@@ -22,9 +22,11 @@ struct TableReader {
         self.entries = entries
     }
 
-    /// The dotted key for `key` in this table.
+    /// The dotted key for `key` in this table, quoted where TOML would
+    /// quote it, so that a hostile key cannot break a one-line message.
     func dotted(_ key: String) -> String {
-        path.isEmpty ? key : path + "." + key
+        let spelled = TOMLSpelling.key(key)
+        return path.isEmpty ? spelled : path + "." + spelled
     }
 
     /// Records a problem with `key`, found at `node`.
