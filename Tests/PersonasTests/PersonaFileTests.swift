@@ -169,6 +169,15 @@ struct BadFile: Sendable, CustomTestStringConvertible {
                     mode: .draft, draftModel: .file(path: "/opt/models/draft.gguf")))
     }
 
+    /// Files saved on Windows: a byte-order mark and CRLF line ends.
+    @Test func byteOrderMarkAndCRLF() throws {
+        let folder = try ScratchFolder()
+        let text = "\u{FEFF}model = \"m\"\r\n[sampling]\r\ntop_k = 5\r\ncolour = 1\r\n"
+        let scan = try Self.load("windows.toml", text, in: folder)
+        #expect(scan.issues.map(\.line) == [4])
+        #expect(scan.issues.map(\.key) == ["sampling.colour"])
+    }
+
     @Test(arguments: [
         ("smollm2-135m-instruct", ModelReference.store(name: "smollm2-135m-instruct")),
         ("Qwen2.5_0.5B", .store(name: "Qwen2.5_0.5B")),
