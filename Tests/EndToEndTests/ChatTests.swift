@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+
+/// `asth chat` with each shipped persona, scripted through standard input,
+/// charged to a fresh ledger.
+@Suite("CLI: chat with the shipped personas", .serialized)
+struct ChatTests {
+    static let personas = ["assistant", "pirate", "poet", "tutor"]
+    static let script = "What is the capital of France?\nName one animal that lives in the sea.\n/bye\n"
+
+    @Test("two turns give two replies, two usage rows and two charges", arguments: personas)
+    func scripted(persona: String) throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        let chat = try cli.run(["chat", persona], input: Self.script)
+        #expect(chat.status == 0, "\(chat.stderr)")
+
+        // One reply per turn on stdout, one status line per reply on stderr.
+        let replies = chat.stdout.split(separator: "\n", omittingEmptySubsequences: true)
+        #expect(replies.count >= 2, "replies: \(chat.stdout)")
+        let statusLines = chat.stderr.split(separator: "\n").filter { $0.contains("Motes charged") }
+        #expect(statusLines.count == 2, "stderr: \(chat.stderr)")
+
+        // The ledger holds the allowance grant and one charge per reply.
+        let history = try cli.run(["ledger", "history", persona, "--json"])
+        #expect(history.status == 0, "\(history.stderr)")
+        let rows = try JSONSerialization.jsonObject(with: Data(history.stdout.utf8))
+            as? [[String: Any]] ?? []
+        let charges = rows.filter { $0["kind"] as? String == "charge" }
+        #expect(charges.count == 2)
+        for charge in charges {
+            #expect((charge["change_micro_motes"] as? Int ?? 0) < 0)
+            #expect((charge["output_tokens"] as? Int ?? 0) > 0)
+            #expect(charge["model"] as? String == "smollm2-135m-instruct")
+        }
+
+        // The balance is the allowance less the charges.
+        let balance = try cli.run(["ledger", "balance", persona, "--json"])
+        let balanceRows = try JSONSerialization.jsonObject(with: Data(balance.stdout.utf8))
+            as? [[String: Any]] ?? []
+        let granted = rows.filter { $0["kind"] as? String != "charge" }
+            .reduce(0) { $0 + ($1["change_micro_motes"] as? Int ?? 0) }
+        let spent = charges.reduce(0) { $0 + ($1["change_micro_motes"] as? Int ?? 0) }
+        #expect(balanceRows.first?["balance_micro_motes"] as? Int == granted + spent)
+    }
+
+    @Test("the second turn reuses the cached conversation")
+    func prefixReuse() throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        let chat = try cli.run(["chat", "tutor", "--verbose"], input: Self.script)
+        #expect(chat.status == 0, "\(chat.stderr)")
+        let history = try cli.run(["ledger", "history", "tutor", "--json"])
+        let rows = try JSONSerialization.jsonObject(with: Data(history.stdout.utf8))
+            as? [[String: Any]] ?? []
+        let charges = rows.filter { $0["kind"] as? String == "charge" }
+        #expect(charges.count == 2)
+        #expect((charges.last?["cached_prompt_tokens"] as? Int ?? 0) > 20)
+    }
+
+    @Test("an unknown persona is one clear error with exit code 1")
+    func unknownPersona() throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        let result = try cli.run(["chat", "nobody"], input: "hi\n")
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("asth: "))
+        #expect(result.stderr.contains("nobody"))
+    }
+}
