@@ -114,6 +114,11 @@ struct RawLedger {
 
     /// The cached balances per account id.
     func cachedBalances() throws -> [Int64: BalanceDelta] {
+        try Self.cached(db)
+    }
+
+    /// The cached balances in `db` per account id.
+    static func cached(_ db: SQLiteConnection) throws -> [Int64: BalanceDelta] {
         var sums: [Int64: BalanceDelta] = [:]
         try db.forEach(
             """
