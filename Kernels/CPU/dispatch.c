@@ -25,11 +25,60 @@ static const asth_kernel_table scalar_table = {
     .f32_to_f16_row = asth_scalar_f32_to_f16_row,
 };
 
+#if defined(__x86_64__)
+/* Rope stays scalar everywhere: it turns a few hundred floats per token
+ * with angles that must match the reference's exactly. add is one pass the
+ * compiler already vectorises. */
+static const asth_kernel_table avx2_table = {
+    .variant = ASTH_VARIANT_AVX2,
+    .quantize_row_q8a = asth_avx2_quantize_row_q8a,
+    .matmul = asth_avx2_matmul,
+    .rmsnorm = asth_avx2_rmsnorm,
+    .add = asth_scalar_add,
+    .silu_mul = asth_avx2_silu_mul,
+    .softmax = asth_avx2_softmax,
+    .rope_norm = asth_scalar_rope_norm,
+    .attention_head = asth_avx2_attention_head,
+    .f32_to_f16_row = asth_avx2_f32_to_f16_row,
+};
+
+/* AVX-512 changes the matmul only; the other ops are memory-bound at
+ * these widths and keep their AVX2 form. */
+static const asth_kernel_table avx512_table = {
+    .variant = ASTH_VARIANT_AVX512,
+    .quantize_row_q8a = asth_avx2_quantize_row_q8a,
+    .matmul = asth_avx512_matmul,
+    .rmsnorm = asth_avx2_rmsnorm,
+    .add = asth_scalar_add,
+    .silu_mul = asth_avx2_silu_mul,
+    .softmax = asth_avx2_softmax,
+    .rope_norm = asth_scalar_rope_norm,
+    .attention_head = asth_avx2_attention_head,
+    .f32_to_f16_row = asth_avx2_f32_to_f16_row,
+};
+
+static bool has_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+}
+
+static bool has_avx512(void) {
+    return has_avx2() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512vnni");
+}
+#endif
+
 /* ---- Variant selection ------------------------------------------------- */
 
 const asth_kernel_table *asth_kernels_for(asth_variant variant) {
     switch (variant) {
     case ASTH_VARIANT_SCALAR: return &scalar_table;
+#if defined(__x86_64__)
+    case ASTH_VARIANT_AVX2: return has_avx2() ? &avx2_table : NULL;
+    case ASTH_VARIANT_AVX512: return has_avx512() ? &avx512_table : NULL;
+#endif
     default: return NULL;
     }
 }

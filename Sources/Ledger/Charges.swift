@@ -58,7 +58,7 @@ extension LedgerStore {
                 [.integer(stored.id)]
             ).flatMap(TransferRow.init(row:))
         else {
-            preconditionFailure("Charges: usage \(stored.id) has no transfer")
+            throw LedgerError.inconsistent(entry: "usage \(stored.id)", reason: "has no transfer")
         }
         return Charge(
             transferId: row.id, sequence: row.sequence, usageId: stored.id, usage: stored.usage,
@@ -99,7 +99,8 @@ extension LedgerStore {
         func account(_ id: Int64) throws -> Account {
             if let known = accounts?[id] { return known }
             guard let settings = try settings(ofAccount: id) else {
-                preconditionFailure("Charges: transfer \(row.id) names missing account \(id)")
+                throw LedgerError.inconsistent(
+                    entry: "transfer \(row.sequence)", reason: "names missing account \(id)")
             }
             return settings.account
         }

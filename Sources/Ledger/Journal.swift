@@ -140,7 +140,7 @@ extension LedgerStore {
                 [.integer(row.sequence), .integer(row.timeoutMs ?? 0)])
         case .post, .void, .expire:
             guard let pendingId = row.pendingId, let hold = try transferRow(id: pendingId) else {
-                preconditionFailure("Journal: \(row.kind) \(row.id) without its hold")
+                throw LedgerError.inconsistent(entry: row.id, reason: "its hold is missing")
             }
             let posted = row.kind == .post ? amount : 0
             try adjustBalance(ofAccount: row.debitAccountId) {
@@ -153,7 +153,9 @@ extension LedgerStore {
             }
             try db.query(
                 "DELETE FROM open_holds WHERE transfer_seq = ?", [.integer(hold.sequence)])
-            precondition(db.changes == 1, "Journal: hold \(hold.id) was not open")
+            guard db.changes == 1 else {
+                throw LedgerError.inconsistent(entry: hold.id, reason: "is not in open_holds")
+            }
         }
     }
 
@@ -171,7 +173,7 @@ extension LedgerStore {
         for holdId in due.compactMap({ $0.text(0) }) {
             guard let hold = try transferRow(id: holdId) else { continue }
             let draft = TransferRow(
-                sequence: 0, id: "expire:" + Self.requestId(ofHold: hold.id), kind: .expire,
+                sequence: 0, id: "expire:" + (try Self.requestId(ofHold: hold.id)), kind: .expire,
                 debitAccountId: hold.debitAccountId, creditAccountId: hold.creditAccountId,
                 amountMicro: hold.amountMicro, pendingId: hold.id, usageId: nil,
                 usageDigest: nil, timeoutMs: nil, createdMs: now)
@@ -211,8 +213,10 @@ extension LedgerStore {
     }
 
     /// The request id a hold was placed for: its id without `hold:`.
-    static func requestId(ofHold holdId: String) -> String {
-        precondition(holdId.hasPrefix("hold:"), "Journal: hold id \(holdId) lacks its prefix")
+    static func requestId(ofHold holdId: String) throws -> String {
+        guard holdId.hasPrefix("hold:") else {
+            throw LedgerError.inconsistent(entry: holdId, reason: "a hold id without 'hold:'")
+        }
         return String(holdId.dropFirst("hold:".count))
     }
 }

@@ -61,7 +61,7 @@ public final class Ledger: Sendable {
                 let account = Account.persona(persona)
                 let id = try store.accountId(account, now: now)
                 guard let old = try store.settings(ofAccount: id) else {
-                    preconditionFailure("Ledger: account \(id) vanished inside its transaction")
+                    throw LedgerError.inconsistent(entry: "account \(id)", reason: "unreadable")
                 }
                 let new = AccountSettings(
                     account: account, allowance: allowance, periodSeconds: periodSeconds,

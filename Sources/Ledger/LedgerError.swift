@@ -36,6 +36,9 @@ public enum LedgerError: Error, CustomStringConvertible, Sendable {
     case overflow(field: String)
     /// A checkpoint file does not parse.
     case checkpointMalformed(line: Int, reason: String)
+    /// The stored rows contradict each other (changed behind the ledger's
+    /// back); `asth ledger verify` names what and where.
+    case inconsistent(entry: String, reason: String)
 
     public var description: String {
         switch self {
@@ -71,6 +74,8 @@ public enum LedgerError: Error, CustomStringConvertible, Sendable {
             return "ledger: \(field) would overflow"
         case .checkpointMalformed(let line, let reason):
             return "ledger: checkpoint line \(line): \(reason)"
+        case .inconsistent(let entry, let reason):
+            return "ledger: \(entry): \(reason); run asth ledger verify"
         }
     }
 }

@@ -15,6 +15,9 @@ final class LedgerStore {
     /// The schedule that prices new charges: the highest version.
     let currentSchedule: PriceSchedule
     let log = Log("ledger")
+    /// Set when the key file does not match the ledger's key record; every
+    /// write then throws it, while reads and `verify` still work.
+    private(set) var keyProblem: LedgerError?
 
     /// How long a writer waits for another connection's lock. Generous: 64
     /// contending writers each holding the lock for a few ms must all pass.
@@ -45,9 +48,11 @@ final class LedgerStore {
         self.clock = clock
 
         // Bind the key to the ledger, create the treasury, expire stale holds.
-        try write { now in
-            try bindKey(path: keyURL.path)
-            _ = try accountId(.treasury, now: now)
+        try db.writeTransaction { keyProblem = try bindKey(path: keyURL.path) }
+        if let keyProblem {
+            log.error("open: signing key mismatch", ["problem": keyProblem])
+        } else {
+            try write { now in _ = try accountId(.treasury, now: now) }
         }
         log.info("open", ["path": path.path, "schema": Migrations.latestVersion])
     }
@@ -56,28 +61,34 @@ final class LedgerStore {
 
     /// Runs `body` in a write transaction after expiring overdue holds.
     func write<T>(_ body: (_ nowMs: Int64) throws -> T) throws -> T {
-        try db.writeTransaction {
+        if let keyProblem { throw keyProblem }
+        return try db.writeTransaction {
             let now = clock.nowMs()
             try expireDue(now: now)
             return try body(now)
         }
     }
 
-    /// Stores the key's public half on first open; afterwards refuses a key
-    /// file that is not the one the ledger was signed with.
-    private func bindKey(path: String) throws {
+    /// Stores the key's public half in a fresh ledger; afterwards returns
+    /// the problem if the key file is not the one the ledger was signed with
+    /// (or the record is gone), rather than writing over the evidence.
+    private func bindKey(path: String) throws -> LedgerError? {
         let stored = try db.first(
             "SELECT value FROM ledger_meta WHERE key = 'signing_public_key'")?.blob(0)
         guard let stored else {
+            guard try db.first("SELECT 1 FROM accounts LIMIT 1") == nil else {
+                return .inconsistent(entry: "ledger_meta", reason: "the signing key record is gone")
+            }
             try db.query(
                 "INSERT INTO ledger_meta (key, value) VALUES ('signing_public_key', ?)",
                 [.blob(key.publicKey)])
-            return
+            return nil
         }
         guard Sodium.constantTimeEqual(stored, key.publicKey) else {
-            throw LedgerError.keyMismatch(
+            return .keyMismatch(
                 path: path, ledgerKey: Hex.encode(stored), fileKey: Hex.encode(key.publicKey))
         }
+        return nil
     }
 
     // MARK: - Accounts
@@ -204,7 +215,9 @@ final class LedgerStore {
                 .integer(new.debitsPending.rawValue), .integer(new.creditsPending.rawValue),
                 .integer(id),
             ])
-        precondition(db.changes == 1, "LedgerStore: account \(id) has no balances row")
+        guard db.changes == 1 else {
+            throw LedgerError.inconsistent(entry: "account \(id)", reason: "has no balances row")
+        }
     }
 
     private static func add(_ a: MicroMotes, _ b: Int64, _ field: String) throws -> MicroMotes {
@@ -215,7 +228,7 @@ final class LedgerStore {
 }
 
 /// A change to the four sums of one account, in micro-Motes.
-struct BalanceDelta {
+struct BalanceDelta: Equatable {
     var debitsPosted: Int64 = 0
     var creditsPosted: Int64 = 0
     var debitsPending: Int64 = 0

@@ -45,7 +45,7 @@ struct SigningKey: Sendable {
     // MARK: - File handling
 
     /// Reads the seed at `url`; nil when no file is there.
-    private static func load(at url: URL) throws -> SigningKey? {
+    static func load(at url: URL) throws -> SigningKey? {
         var info = stat()
         guard stat(url.path, &info) == 0 else {
             if errno == ENOENT { return nil }

@@ -64,3 +64,96 @@ func repositoryRoot(_ file: String = #filePath) -> URL {
     URL(fileURLWithPath: file).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 }
+
+/// Raw access to a closed ledger file, as an attacker (or a careless tool)
+/// would have it: no triggers, no foreign keys, no signing.
+struct RawLedger {
+    let db: SQLiteConnection
+
+    init(url: URL) throws {
+        db = try SQLiteConnection(path: url.path, create: false)
+    }
+
+    /// Drops the append-only triggers, as anyone with the file can.
+    func dropGuards() throws {
+        for name in [
+            "transfers_no_update", "transfers_no_delete", "usage_no_update",
+            "usage_no_delete",
+        ] {
+            try db.execute("DROP TRIGGER IF EXISTS \(name)")
+        }
+    }
+
+    /// Sums of the transfers per account id, derived in SQL independently of
+    /// the ledger's own code: posted kinds move posted sums, unresolved
+    /// holds move pending sums.
+    func derivedBalances() throws -> [Int64: BalanceDelta] {
+        var sums: [Int64: BalanceDelta] = [:]
+        try db.forEach(
+            """
+            SELECT a.id,
+              (SELECT COALESCE(SUM(amount_micro), 0) FROM transfers WHERE debit_account = a.id
+                 AND kind IN ('grant', 'refill', 'charge', 'post', 'correction')),
+              (SELECT COALESCE(SUM(amount_micro), 0) FROM transfers WHERE credit_account = a.id
+                 AND kind IN ('grant', 'refill', 'charge', 'post', 'correction')),
+              (SELECT COALESCE(SUM(h.amount_micro), 0) FROM transfers h WHERE h.kind = 'hold'
+                 AND h.debit_account = a.id
+                 AND NOT EXISTS (SELECT 1 FROM transfers r WHERE r.pending_id = h.id)),
+              (SELECT COALESCE(SUM(h.amount_micro), 0) FROM transfers h WHERE h.kind = 'hold'
+                 AND h.credit_account = a.id
+                 AND NOT EXISTS (SELECT 1 FROM transfers r WHERE r.pending_id = h.id))
+            FROM accounts a
+            """
+        ) { row in
+            sums[row.int(0)!] = BalanceDelta(
+                debitsPosted: row.int(1)!, creditsPosted: row.int(2)!,
+                debitsPending: row.int(3)!, creditsPending: row.int(4)!)
+        }
+        return sums
+    }
+
+    /// The cached balances per account id.
+    func cachedBalances() throws -> [Int64: BalanceDelta] {
+        try Self.cached(db)
+    }
+
+    /// The cached balances in `db` per account id.
+    static func cached(_ db: SQLiteConnection) throws -> [Int64: BalanceDelta] {
+        var sums: [Int64: BalanceDelta] = [:]
+        try db.forEach(
+            """
+            SELECT account_id, debits_posted, credits_posted, debits_pending, credits_pending
+            FROM balances
+            """
+        ) { row in
+            sums[row.int(0)!] = BalanceDelta(
+                debitsPosted: row.int(1)!, creditsPosted: row.int(2)!,
+                debitsPending: row.int(3)!, creditsPending: row.int(4)!)
+        }
+        return sums
+    }
+
+    /// Rewrites both caches from the transfers, as a careful attacker
+    /// would after changing history.
+    func rebuildCaches() throws {
+        let sums = try derivedBalances()
+        for (id, sum) in sums {
+            try db.query(
+                """
+                UPDATE balances SET debits_posted = ?, credits_posted = ?, debits_pending = ?,
+                    credits_pending = ? WHERE account_id = ?
+                """,
+                [
+                    .integer(sum.debitsPosted), .integer(sum.creditsPosted),
+                    .integer(sum.debitsPending), .integer(sum.creditsPending), .integer(id),
+                ])
+        }
+        try db.execute(
+            """
+            DELETE FROM open_holds;
+            INSERT INTO open_holds (transfer_seq, timeout_ms)
+                SELECT h.seq, h.timeout_ms FROM transfers h WHERE h.kind = 'hold'
+                AND NOT EXISTS (SELECT 1 FROM transfers r WHERE r.pending_id = h.id);
+            """)
+    }
+}
