@@ -6,7 +6,7 @@ import PackageDescription
 /// Kernels are always optimised: a debug build of the Swift layers must still
 /// run the real model at a usable speed in the end-to-end tests.
 let kernelFlags: [CSetting] = [
-    .unsafeFlags(["-O3", "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-parameter"]),
+    .unsafeFlags(["-O3", "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-parameter"])
 ]
 
 let package = Package(
@@ -42,8 +42,10 @@ let package = Package(
             dependencies: ["Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "Support"]),
         .executableTarget(
             name: "asth",
-            dependencies: ["Host", "Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "CEdit",
-                "Support"]),
+            dependencies: [
+                "Host", "Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "CEdit",
+                "Support",
+            ]),
 
         // Tests: one target per module, plus end-to-end tests through the CLI.
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),

@@ -81,8 +81,10 @@ public final class ChatSession {
         let charge = try ledger.record(usage: usage(of: stats))
         log.info(
             "reply",
-            ["persona": persona.name, "tokens": stats.outputTokens,
-             "micro_motes": charge.amount.rawValue])
+            [
+                "persona": persona.name, "tokens": stats.outputTokens,
+                "micro_motes": charge.amount.rawValue,
+            ])
         return Reply(text: reply, stats: stats, charge: charge, droppedTurns: dropped)
     }
 

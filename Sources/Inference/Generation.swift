@@ -154,7 +154,8 @@ public struct Generator {
             let end = min(start + prefillChunk, tokens.count)
             let base = sequence.ids.count
             let rows = (start..<end).map { i in
-                BatchRow(cache: sequence.cache, position: base + i - start, token: tokens[i],
+                BatchRow(
+                    cache: sequence.cache, position: base + i - start, token: tokens[i],
                     wantsLogits: i == tokens.count - 1)
             }
             logits = try device.dispatch(rows)
@@ -171,7 +172,8 @@ public struct Generator {
     private func step(_ token: Int, on sequence: TokenSequence, stats: inout GenerationStats)
         throws -> Logits
     {
-        let row = BatchRow(cache: sequence.cache, position: sequence.ids.count, token: token,
+        let row = BatchRow(
+            cache: sequence.cache, position: sequence.ids.count, token: token,
             wantsLogits: true)
         let logits = try device.dispatch([row])
         stats.dispatches += 1

@@ -45,8 +45,10 @@ public final class LanguageModel: @unchecked Sendable {
         stopIDs = Set(template.stopIDs(for: tokenizer))
         Self.log.info(
             "load",
-            ["model": name, "parameters": parameterCount,
-             "ms": Int((clock.now - start).milliseconds)])
+            [
+                "model": name, "parameters": parameterCount,
+                "ms": Int((clock.now - start).milliseconds),
+            ])
     }
 
     /// A fresh sequence with room for `capacity` positions (capped at the

@@ -110,7 +110,8 @@ private struct TensorBinder {
         }
         var out = [Float](repeating: 0, count: count)
         out.withUnsafeMutableBufferPointer { dst in
-            asth_dequantize_row(type, gguf.data(of: info).baseAddress!, dst.baseAddress!,
+            asth_dequantize_row(
+                type, gguf.data(of: info).baseAddress!, dst.baseAddress!,
                 Int64(count))
         }
         return out

@@ -30,9 +30,10 @@ struct BadInputTests {
         defer { cli.cleanUp() }
         let path = cli.home.appendingPathComponent("bad.gguf")
         try Data(bytes).write(to: path)
-        for command in [["tokenize", "--model", path.path, "hi"],
-            ["complete", "--model", path.path, "--prompt", "hi"]]
-        {
+        for command in [
+            ["tokenize", "--model", path.path, "hi"],
+            ["complete", "--model", path.path, "--prompt", "hi"],
+        ] {
             let result = try cli.run(command)
             #expect(result.status == 1, "\(name): \(result.stderr)")
             #expect(result.stderr.hasPrefix("asth: "), "\(name)")
@@ -61,16 +62,24 @@ struct BadInputTests {
     /// Each case: the file's text, and what the message must name.
     static let personas: [(String, [String])] = [
         ("model = \"smollm2-135m-instruct\"\ncolour = \"red\"\n", ["bad.toml:2", "colour"]),
-        ("model = \"smollm2-135m-instruct\"\n[sampling]\ntemperature = 5.0\n",
-            ["bad.toml:3", "sampling.temperature", "5"]),
-        ("model = \"smollm2-135m-instruct\"\nmax_tokens = \"many\"\n", ["bad.toml:2", "max_tokens"]),
+        (
+            "model = \"smollm2-135m-instruct\"\n[sampling]\ntemperature = 5.0\n",
+            ["bad.toml:3", "sampling.temperature", "5"]
+        ),
+        (
+            "model = \"smollm2-135m-instruct\"\nmax_tokens = \"many\"\n",
+            ["bad.toml:2", "max_tokens"]
+        ),
         ("description = \"no model\"\n", ["bad.toml", "model"]),
-        ("model = \"smollm2-135m-instruct\"\n[economy]\npriority = 0\n",
-            ["bad.toml:3", "economy.priority"]),
+        (
+            "model = \"smollm2-135m-instruct\"\n[economy]\npriority = 0\n",
+            ["bad.toml:3", "economy.priority"]
+        ),
         ("model = \"smollm2-135m-instruct\"\n[sampling\n", ["bad.toml:2"]),
     ]
 
-    @Test("a bad persona file is one error naming file, line and key",
+    @Test(
+        "a bad persona file is one error naming file, line and key",
         arguments: personas.indices)
     func badPersona(index: Int) throws {
         let (text, words) = Self.personas[index]
@@ -94,11 +103,16 @@ struct BadInputTests {
         }
     }
 
-    @Test("usage errors exit 1 with a message", arguments: [
-        ["frobnicate"], ["complete", "--prompt", "hi"], ["tokenize", "--model"],
-        ["complete", "--model", "smollm2-135m-instruct", "--prompt", "hi", "--max-tokens", "-3"],
-        ["complete", "--model", "no-such-model", "--prompt", "hi"],
-    ])
+    @Test(
+        "usage errors exit 1 with a message",
+        arguments: [
+            ["frobnicate"], ["complete", "--prompt", "hi"], ["tokenize", "--model"],
+            [
+                "complete", "--model", "smollm2-135m-instruct", "--prompt", "hi", "--max-tokens",
+                "-3",
+            ],
+            ["complete", "--model", "no-such-model", "--prompt", "hi"],
+        ])
     func usage(arguments: [String]) throws {
         let cli = try CLI()
         defer { cli.cleanUp() }

@@ -6,7 +6,8 @@ import Testing
 @Suite("CLI: chat with the shipped personas", .serialized)
 struct ChatTests {
     static let personas = ["assistant", "pirate", "poet", "tutor"]
-    static let script = "What is the capital of France?\nName one animal that lives in the sea.\n/bye\n"
+    static let script =
+        "What is the capital of France?\nName one animal that lives in the sea.\n/bye\n"
 
     @Test("two turns give two replies, two usage rows and two charges", arguments: personas)
     func scripted(persona: String) throws {
@@ -24,7 +25,8 @@ struct ChatTests {
         // The ledger holds the allowance grant and one charge per reply.
         let history = try cli.run(["ledger", "history", persona, "--json"])
         #expect(history.status == 0, "\(history.stderr)")
-        let rows = try JSONSerialization.jsonObject(with: Data(history.stdout.utf8))
+        let rows =
+            try JSONSerialization.jsonObject(with: Data(history.stdout.utf8))
             as? [[String: Any]] ?? []
         let charges = rows.filter { $0["kind"] as? String == "charge" }
         #expect(charges.count == 2)
@@ -36,7 +38,8 @@ struct ChatTests {
 
         // The balance is the allowance less the charges.
         let balance = try cli.run(["ledger", "balance", persona, "--json"])
-        let balanceRows = try JSONSerialization.jsonObject(with: Data(balance.stdout.utf8))
+        let balanceRows =
+            try JSONSerialization.jsonObject(with: Data(balance.stdout.utf8))
             as? [[String: Any]] ?? []
         let granted = rows.filter { $0["kind"] as? String != "charge" }
             .reduce(0) { $0 + ($1["change_micro_motes"] as? Int ?? 0) }
@@ -51,7 +54,8 @@ struct ChatTests {
         let chat = try cli.run(["chat", "tutor", "--verbose"], input: Self.script)
         #expect(chat.status == 0, "\(chat.stderr)")
         let history = try cli.run(["ledger", "history", "tutor", "--json"])
-        let rows = try JSONSerialization.jsonObject(with: Data(history.stdout.utf8))
+        let rows =
+            try JSONSerialization.jsonObject(with: Data(history.stdout.utf8))
             as? [[String: Any]] ?? []
         let charges = rows.filter { $0["kind"] as? String == "charge" }
         #expect(charges.count == 2)

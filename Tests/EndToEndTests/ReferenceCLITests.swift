@@ -16,7 +16,8 @@ struct ReferenceCLITests {
         #expect(ids == vector.ids)
     }
 
-    @Test("complete --special --temperature 0 gives llama.cpp's greedy ids",
+    @Test(
+        "complete --special --temperature 0 gives llama.cpp's greedy ids",
         arguments: Reference.shared.greedy.indices)
     func greedy(index: Int) throws {
         let cli = try CLI()

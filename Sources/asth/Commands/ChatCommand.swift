@@ -49,7 +49,8 @@ enum ChatCommand {
                 StatusLine.note("conversation cleared")
                 continue
             case "/help":
-                StatusLine.note("/bye leaves · /reset clears the conversation · Ctrl-C stops a reply")
+                StatusLine.note(
+                    "/bye leaves · /reset clears the conversation · Ctrl-C stops a reply")
                 continue
             default:
                 break

@@ -67,7 +67,8 @@ enum PersonasCommand {
             return
         }
         let s = p.sampling
-        print("""
+        print(
+            """
             name          \(p.name)
             description   \(p.description)
             file          \(p.file ?? "-")
