@@ -54,18 +54,74 @@ public final class ChatSession {
     ///   ledger errors as they come.
     public func send(_ text: String, onText: (String) -> Bool) throws -> Reply {
         turns.append(ChatMessage(role: .user, content: text))
-        let (prompt, dropped) = try fitPrompt()
+        let prompt: [Int]
+        let dropped: Int
+        do {
+            (prompt, dropped) = try fitPrompt()
+        } catch {
+            turns.removeLast()
+            throw error
+        }
         let maxTokens = min(persona.maxTokens, contextTokens - prompt.count)
 
-        // Generate, decoding text as whole characters arrive.
+        // Reserve the worst case before any compute; refused means no reply.
+        let requestId = UUID().uuidString.lowercased()
+        do {
+            try hold(requestId: requestId, promptTokens: prompt.count, maxTokens: maxTokens)
+        } catch {
+            turns.removeLast()
+            throw error
+        }
+
+        // Generate; whatever happens, settle the hold for what was produced.
+        var produced = GenerationStats()
+        produced.promptTokens = prompt.count
+        let reply: String
+        let stats: GenerationStats
+        do {
+            (reply, stats) = try generate(
+                prompt: prompt, maxTokens: maxTokens, produced: &produced.outputTokens,
+                onText: onText)
+        } catch {
+            _ = try? ledger.post(usage: usage(of: produced, requestId: requestId))
+            turns.removeLast()
+            throw error
+        }
+        turns.append(ChatMessage(role: .assistant, content: reply))
+        let charge = try ledger.post(usage: usage(of: stats, requestId: requestId))
+        log.info(
+            "reply",
+            [
+                "persona": persona.name, "tokens": stats.outputTokens,
+                "micro_motes": charge.amount.rawValue,
+            ])
+        return Reply(text: reply, stats: stats, charge: charge, droppedTurns: dropped)
+    }
+
+    /// Places the hold for one reply, or throws the ledger's refusal.
+    private func hold(requestId: String, promptTokens: Int, maxTokens: Int) throws {
+        let estimate = try ledger.estimate(
+            parameterCount: Int64(model.parameterCount), promptTokens: Int64(promptTokens),
+            maxOutputTokens: Int64(maxTokens), device: model.device.name)
+        try ledger.hold(
+            persona: persona.name, requestId: requestId, amount: estimate,
+            device: model.device.name, timeout: Self.holdTimeout)
+    }
+
+    /// How long a reply's hold lives if the process dies before settling it.
+    static let holdTimeout = Duration.seconds(600)
+
+    /// Runs the generation, decoding text as whole characters arrive.
+    private func generate(
+        prompt: [Int], maxTokens: Int, produced: inout Int, onText: (String) -> Bool
+    ) throws -> (String, GenerationStats) {
         var decoder = StreamDecoder(tokenizer: model.tokenizer)
         var reply = ""
-        var generator = Generator(device: model.device)
-        generator.prefillChunk = 256
-        let stats = try generator.generate(
+        let stats = try Generator(device: model.device).generate(
             prompt: prompt, on: sequence, maxTokens: maxTokens, sampler: &sampler,
             stopIDs: model.stopIDs
         ) { id in
+            produced += 1
             let piece = (try? decoder.push(id)) ?? ""
             reply += piece
             return piece.isEmpty || onText(piece)
@@ -75,17 +131,7 @@ public final class ChatSession {
         if !tail.isEmpty {
             _ = onText(tail)
         }
-        turns.append(ChatMessage(role: .assistant, content: reply))
-
-        // Charge what the device did.
-        let charge = try ledger.record(usage: usage(of: stats))
-        log.info(
-            "reply",
-            [
-                "persona": persona.name, "tokens": stats.outputTokens,
-                "micro_motes": charge.amount.rawValue,
-            ])
-        return Reply(text: reply, stats: stats, charge: charge, droppedTurns: dropped)
+        return (reply, stats)
     }
 
     /// Forgets every turn (the system prompt stays).
@@ -125,9 +171,9 @@ public final class ChatSession {
         return system + turns
     }
 
-    private func usage(of stats: GenerationStats) -> Usage {
+    private func usage(of stats: GenerationStats, requestId: String) -> Usage {
         Usage(
-            requestId: UUID().uuidString.lowercased(), persona: persona.name, model: model.name,
+            requestId: requestId, persona: persona.name, model: model.name,
             parameterCount: Int64(model.parameterCount),
             promptTokens: Int64(stats.promptTokens - stats.cachedPromptTokens),
             cachedPromptTokens: Int64(stats.cachedPromptTokens),

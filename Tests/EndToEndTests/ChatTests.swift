@@ -62,6 +62,28 @@ struct ChatTests {
         #expect((charges.last?["cached_prompt_tokens"] as? Int ?? 0) > 20)
     }
 
+    @Test("a reply the budget cannot cover is refused before compute, with exit code 2")
+    func overBudget() throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        let folder = cli.home.appendingPathComponent("personas")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let persona = """
+            model = "smollm2-135m-instruct"
+            max_tokens = 200
+            [economy]
+            allowance_motes = 0.5
+            """
+        try Data(persona.utf8).write(to: folder.appendingPathComponent("frugal.toml"))
+        let chat = try cli.run(["chat", "--personas", folder.path, "frugal"], input: "Hi\n")
+        #expect(chat.status == 2, "\(chat.stderr)")
+        #expect(chat.stdout.isEmpty)
+        #expect(chat.stderr.contains("may cost up to"), "\(chat.stderr)")
+        #expect(chat.stderr.contains("refills"), "\(chat.stderr)")
+        let history = try cli.run(["ledger", "history", "frugal", "--json"])
+        #expect(!history.stdout.contains("\"charge\""), "\(history.stdout)")
+    }
+
     @Test("an unknown persona is one clear error with exit code 1")
     func unknownPersona() throws {
         let cli = try CLI()
