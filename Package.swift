@@ -36,7 +36,8 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: ["GGUF", "Support"]),
         .target(name: "Inference", dependencies: ["GGUF", "Tokenizer", "CPUKernels", "Support"]),
         .target(name: "Personas", dependencies: ["CTOML", "Support"]),
-        .target(name: "Ledger", dependencies: ["CSQLite", "CSodium", "Support"]),
+        .target(name: "Database", dependencies: ["CSQLite", "Support"]),
+        .target(name: "Ledger", dependencies: ["Database", "CSodium", "Support"]),
         .target(
             name: "Host",
             dependencies: ["Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "Support"]),
@@ -54,7 +55,7 @@ let package = Package(
         .testTarget(
             name: "InferenceTests", dependencies: ["Inference", "GGUF", "Tokenizer", "Support"]),
         .testTarget(name: "PersonasTests", dependencies: ["Personas"]),
-        .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Database"]),
         .testTarget(name: "EndToEndTests", dependencies: ["asth", "Support"]),
     ],
     cxxLanguageStandard: .cxx17

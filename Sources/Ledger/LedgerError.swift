@@ -1,3 +1,4 @@
+import Database
 import Foundation
 
 /// What the ledger refuses or cannot do. Each case carries its evidence:

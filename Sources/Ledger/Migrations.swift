@@ -1,3 +1,4 @@
+import Database
 import Support
 
 /// Applies the numbered migrations shipped in `Ledger/migrations`, in

@@ -1,3 +1,4 @@
+import Database
 import Foundation
 
 /// Why a transfer exists. Posted kinds move Motes; a hold reserves them;

@@ -1,3 +1,4 @@
+import Database
 import Support
 
 /// What one generation used: the inputs of the price formula, stored with

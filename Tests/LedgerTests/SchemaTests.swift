@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+import Database
 @testable import Ledger
 
 /// The SQL and price schedules compiled into the module are the files in

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 
+import Database
 @testable import Ledger
 
 /// A temporary folder holding one test's ledger and key, removed when the

@@ -25,7 +25,7 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
 }
 
 /// One value bound to or read from a statement.
-enum SQLiteValue: Equatable, Sendable {
+public enum SQLiteValue: Equatable, Sendable {
     case null
     case integer(Int64)
     case real(Double)
@@ -34,23 +34,27 @@ enum SQLiteValue: Equatable, Sendable {
 }
 
 /// One result row, its values in column order.
-struct SQLiteRow: Sendable {
-    var values: [SQLiteValue]
+public struct SQLiteRow: Sendable {
+    public var values: [SQLiteValue]
+
+    public init(values: [SQLiteValue]) {
+        self.values = values
+    }
 
     /// The integer in `column`; NULL reads as nil.
-    func int(_ column: Int) -> Int64? {
+    public func int(_ column: Int) -> Int64? {
         if case .integer(let value) = values[column] { return value }
         return nil
     }
 
     /// The text in `column`; NULL reads as nil.
-    func text(_ column: Int) -> String? {
+    public func text(_ column: Int) -> String? {
         if case .text(let value) = values[column] { return value }
         return nil
     }
 
     /// The bytes in `column`; NULL reads as nil.
-    func blob(_ column: Int) -> [UInt8]? {
+    public func blob(_ column: Int) -> [UInt8]? {
         switch values[column] {
         case .blob(let value): return value
         case .text(let value): return Array(value.utf8)
@@ -65,16 +69,16 @@ struct SQLiteRow: Sendable {
 ///
 /// Not thread-safe: the owner serialises calls (the `Ledger` holds it in a
 /// `Mutex`). Each thread or process that wants parallelism opens its own.
-final class SQLiteConnection {
+public final class SQLiteConnection {
     /// The C handle; closed in `deinit`.
     private let handle: OpaquePointer
     /// The file this connection opened, for error messages.
-    let path: String
+    public let path: String
     /// Prepared statements by SQL text, reused across calls.
     private var statements: [String: OpaquePointer] = [:]
 
     /// Opens (creating if asked) the database at `path`.
-    init(path: String, create: Bool = true) throws {
+    public init(path: String, create: Bool = true) throws {
         var flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX
         if create { flags |= SQLITE_OPEN_CREATE }
         var handle: OpaquePointer?
@@ -99,12 +103,12 @@ final class SQLiteConnection {
 
     /// Waits up to `milliseconds` for another connection's lock before
     /// failing with `SQLITE_BUSY`.
-    func setBusyTimeout(milliseconds: Int32) throws {
+    public func setBusyTimeout(milliseconds: Int32) throws {
         try check(sqlite3_busy_timeout(handle, milliseconds), "sqlite3_busy_timeout", "")
     }
 
     /// Runs a script of one or more statements that return no rows.
-    func execute(_ script: String) throws {
+    public func execute(_ script: String) throws {
         var error: UnsafeMutablePointer<CChar>?
         let status = sqlite3_exec(handle, script, nil, nil, &error)
         if status != SQLITE_OK {
@@ -117,7 +121,7 @@ final class SQLiteConnection {
 
     /// Runs one statement with `bindings` and returns all its rows.
     @discardableResult
-    func query(_ sql: String, _ bindings: [SQLiteValue] = []) throws -> [SQLiteRow] {
+    public func query(_ sql: String, _ bindings: [SQLiteValue] = []) throws -> [SQLiteRow] {
         var rows: [SQLiteRow] = []
         try forEach(sql, bindings) { rows.append($0) }
         return rows
@@ -125,7 +129,7 @@ final class SQLiteConnection {
 
     /// Runs one statement with `bindings`, handing each row to `body` as it
     /// is read, so that large tables are never held in memory at once.
-    func forEach(
+    public func forEach(
         _ sql: String, _ bindings: [SQLiteValue] = [], _ body: (SQLiteRow) throws -> Void
     ) throws {
         let statement = try prepared(sql)
@@ -148,20 +152,20 @@ final class SQLiteConnection {
     }
 
     /// The single row `sql` returns, or nil when it returns none.
-    func first(_ sql: String, _ bindings: [SQLiteValue] = []) throws -> SQLiteRow? {
+    public func first(_ sql: String, _ bindings: [SQLiteValue] = []) throws -> SQLiteRow? {
         try query(sql, bindings).first
     }
 
     /// Rows changed by the last INSERT, UPDATE or DELETE.
-    var changes: Int { Int(sqlite3_changes(handle)) }
+    public var changes: Int { Int(sqlite3_changes(handle)) }
 
     /// The rowid of the last successful INSERT.
-    var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 
     /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT`, rolling back if it
     /// throws. IMMEDIATE takes the write lock up front, so two writers never
     /// both read a balance and then both spend it.
-    func writeTransaction<T>(_ body: () throws -> T) throws -> T {
+    public func writeTransaction<T>(_ body: () throws -> T) throws -> T {
         try execute("BEGIN IMMEDIATE")
         do {
             let result = try body()
@@ -174,7 +178,7 @@ final class SQLiteConnection {
     }
 
     /// Runs `body` inside a read transaction: every query sees one snapshot.
-    func readTransaction<T>(_ body: () throws -> T) throws -> T {
+    public func readTransaction<T>(_ body: () throws -> T) throws -> T {
         try execute("BEGIN DEFERRED")
         do {
             let result = try body()
