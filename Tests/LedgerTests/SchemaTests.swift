@@ -1,7 +1,7 @@
+import Database
 import Foundation
 import Testing
 
-import Database
 @testable import Ledger
 
 /// The SQL and price schedules compiled into the module are the files in

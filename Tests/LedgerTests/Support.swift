@@ -1,7 +1,7 @@
+import Database
 import Foundation
 import Synchronization
 
-import Database
 @testable import Ledger
 
 /// A temporary folder holding one test's ledger and key, removed when the

@@ -1,7 +1,7 @@
+import Database
 import Foundation
 import Testing
 
-import Database
 @testable import Ledger
 
 /// Changes made to the database behind the host's back are detected:
