@@ -1,0 +1,195 @@
+import Foundation
+import Ledger
+import Personas
+import Synchronization
+import Tokenizer
+
+/// One generation as every front end submits it: `asth chat`, the Unix
+/// socket and the OpenAI-compatible HTTP API.
+public struct CompletionRequest: Sendable {
+    /// What the model continues.
+    public enum Input: Sendable {
+        /// A conversation, rendered with the model's chat template after the
+        /// persona's system prompt (a system message here replaces it).
+        case chat([ChatMessage])
+        /// A raw prompt; `special` parses `<|...|>` markers in it.
+        case raw(String, special: Bool)
+    }
+
+    /// The persona that answers and pays.
+    public var persona: String
+    public var input: Input
+    /// Makes a retry harmless: the ledger charges one id once.
+    public var requestId: String
+    /// At most the persona's `max_tokens`; nil takes it.
+    public var maxTokens: Int?
+    /// Overrides of the persona's sampling, each within the persona file's ranges.
+    public var temperature: Double?
+    public var topP: Double?
+    public var topK: Int?
+    public var minP: Double?
+    public var repeatPenalty: Double?
+    public var seed: UInt64?
+
+    public init(
+        persona: String, input: Input, requestId: String = UUID().uuidString.lowercased(),
+        maxTokens: Int? = nil
+    ) {
+        self.persona = persona
+        self.input = input
+        self.requestId = requestId
+        self.maxTokens = maxTokens
+    }
+}
+
+/// What a finished generation did: counts, timing, speculation and charge.
+public struct CompletionUsage: Sendable, Codable, Equatable {
+    public var promptTokens = 0
+    /// Prompt tokens served from a cache, not computed.
+    public var cachedPromptTokens = 0
+    public var completionTokens = 0
+    public var dispatches = 0
+    public var elapsedMs = 0.0
+    public var timeToFirstTokenMs = 0.0
+    /// Draft tokens proposed and accepted by speculation.
+    public var draftedTokens = 0
+    public var acceptedTokens = 0
+    /// The charge posted to the persona's account.
+    public var microMotes: Int64 = 0
+    /// "end", "length", "cancelled" or "context".
+    public var stopReason = "end"
+
+    public init() {}
+}
+
+/// What a generation reports while it runs.
+public enum CompletionEvent: Sendable {
+    /// The next piece of text, whole characters only.
+    case text(String)
+    /// The generation ended; the usage is final and charged.
+    case done(CompletionUsage)
+}
+
+/// Why the host turned a request away. Front ends map each case to their
+/// own shape: an exit code, a socket error event, an HTTP status.
+public enum HostError: Error, CustomStringConvertible, Equatable {
+    /// No persona of that name (HTTP 404).
+    case unknownPersona(name: String)
+    /// A request field out of range (HTTP 400).
+    case badRequest(field: String, value: String, limit: String)
+    /// The prompt leaves no room for a reply in the context (HTTP 400).
+    case contextExceeded(promptTokens: Int, contextTokens: Int)
+    /// The queue is full; nothing was charged (HTTP 429 with Retry-After).
+    case busy(queueDepth: Int, retryAfterSeconds: Int)
+    /// The budget cannot cover the worst case (HTTP 402).
+    case refused(Refusal)
+
+    public var description: String {
+        switch self {
+        case .unknownPersona(let name):
+            return "unknown persona '\(name)' (see `asth personas list`)"
+        case .badRequest(let field, let value, let limit):
+            return "\(field) = \(value): out of range (limit: \(limit))"
+        case .contextExceeded(let promptTokens, let contextTokens):
+            return "prompt of \(promptTokens) tokens leaves no room for a reply in a context of"
+                + " \(contextTokens) tokens"
+        case .busy(let depth, let retry):
+            return "busy: \(depth) requests queued; try again in \(retry) s"
+        case .refused(let refusal):
+            return refusal.description
+        }
+    }
+}
+
+/// A flag a front end sets when its client goes away or presses Ctrl-C; the
+/// generation stops within one dispatch.
+public final class Cancellation: Sendable {
+    private let flag = Atomic<Bool>(false)
+
+    public init() {}
+
+    public func cancel() {
+        flag.store(true, ordering: .relaxed)
+    }
+
+    public var isCancelled: Bool { flag.load(ordering: .relaxed) }
+}
+
+/// The host as front ends see it.
+public protocol CompletionService: AnyObject, Sendable {
+    /// The personas that can answer, by name.
+    func personas() -> [Persona]
+
+    /// Runs one generation to its end, calling `events` from the generating
+    /// thread for each piece of text and once with `.done`. Blocks the
+    /// caller until then.
+    ///
+    /// - Throws: `HostError` for a refusal before any compute; inference and
+    ///   ledger errors as they come.
+    @discardableResult
+    func complete(
+        _ request: CompletionRequest, cancellation: Cancellation,
+        events: (CompletionEvent) -> Void
+    ) throws -> CompletionUsage
+}
+
+/// One round trip to the device, as the metrics keep it.
+public struct DispatchRecord: Sendable, Equatable {
+    public var time: Date
+    public var device: String
+    public var model: String
+    /// Sequences whose rows rode on this dispatch.
+    public var sequences: Int
+    /// Rows (positions) in the dispatch, prefill and drafts included.
+    public var positions: Int
+    public var draftedTokens: Int
+    public var acceptedTokens: Int
+    public var elapsedMs: Double
+    /// False when the dispatch threw.
+    public var completed: Bool
+
+    public init(
+        time: Date, device: String, model: String, sequences: Int, positions: Int,
+        draftedTokens: Int = 0, acceptedTokens: Int = 0, elapsedMs: Double, completed: Bool = true
+    ) {
+        self.time = time
+        self.device = device
+        self.model = model
+        self.sequences = sequences
+        self.positions = positions
+        self.draftedTokens = draftedTokens
+        self.acceptedTokens = acceptedTokens
+        self.elapsedMs = elapsedMs
+        self.completed = completed
+    }
+}
+
+/// One finished reply, as the metrics keep it.
+public struct ReplyRecord: Sendable, Equatable {
+    public var time: Date
+    public var persona: String
+    /// The conversation or client session it belongs to.
+    public var session: String
+    public var model: String
+    public var device: String
+    public var usage: CompletionUsage
+
+    public init(
+        time: Date, persona: String, session: String, model: String, device: String,
+        usage: CompletionUsage
+    ) {
+        self.time = time
+        self.persona = persona
+        self.session = session
+        self.model = model
+        self.device = device
+        self.usage = usage
+    }
+}
+
+/// Where the host sends its records. Implementations must not block the
+/// caller (it is the generating thread): queue and write elsewhere.
+public protocol MetricsSink: Sendable {
+    func record(_ dispatch: DispatchRecord)
+    func record(_ reply: ReplyRecord)
+}
