@@ -19,6 +19,7 @@ enum Command {
           tokenize --model M [--json] TEXT  token ids of TEXT
           personas list | show NAME | check [FILE...]
           ledger balance | history [PERSONA]
+          bench [--model M] [--json]        prefill, decode and batch speed (compare with llama.cpp)
           models                            models in the store
           devices                           devices and kernel variants
 
@@ -41,6 +42,7 @@ enum Command {
             case "ledger": try LedgerCommand.run(&arguments)
             case "models": try ModelsCommand.run(&arguments)
             case "devices": try DevicesCommand.run(&arguments)
+            case "bench": try BenchCommand.run(&arguments)
             default: throw UsageError("unknown command '\(name)'; see `asth --help`")
             }
             return 0
