@@ -27,7 +27,8 @@ struct BatchingTests {
         (0..<sequenceCount).map { i in model.randomTokens(3 + i, seed: 100 + UInt64(i)) }
     }
 
-    @Test("8 sequences in one dispatch per step decode as each does alone",
+    @Test(
+        "8 sequences in one dispatch per step decode as each does alone",
         arguments: BlockCodec.types)
     func eightTogether(type: GGMLType) throws {
         let model = try TinyLlama.shared(type: type)
@@ -40,7 +41,8 @@ struct BatchingTests {
         #expect(distinct.count > 1, "the prompts should not all decode alike")
     }
 
-    @Test("a prefill chunk of N rows equals N single-row dispatches",
+    @Test(
+        "a prefill chunk of N rows equals N single-row dispatches",
         arguments: BlockCodec.types)
     func chunkEqualsSingles(type: GGMLType) throws {
         let model = try TinyLlama.shared(type: type)

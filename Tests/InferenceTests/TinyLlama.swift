@@ -206,13 +206,15 @@ extension TinyLlama {
             let bound = scale ?? (3 / Float(columns)).squareRoot()
             let values = uniform(rows * columns, bound: bound, random: &random)
             let bytes = BlockCodec.encode(values, as: type)
-            tensors.append(TinyTensor(name: name, dimensions: [columns, rows], type: type, bytes: bytes))
+            tensors.append(
+                TinyTensor(name: name, dimensions: [columns, rows], type: type, bytes: bytes))
             return BlockCodec.decode(bytes, as: type, count: values.count)
         }
         func norm(_ name: String) -> [Float] {
             let values = uniform(s.embedding, bound: 0.2, random: &random).map { 1 + $0 }
             let bytes = BlockCodec.encode(values, as: .f32)
-            tensors.append(TinyTensor(name: name, dimensions: [s.embedding], type: .f32, bytes: bytes))
+            tensors.append(
+                TinyTensor(name: name, dimensions: [s.embedding], type: .f32, bytes: bytes))
             return values
         }
 
