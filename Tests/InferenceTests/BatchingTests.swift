@@ -43,9 +43,9 @@ struct BatchingTests {
 
     @Test(
         "a prefill chunk of N rows equals N single-row dispatches",
-        arguments: BlockCodec.types)
-    func chunkEqualsSingles(type: GGMLType) throws {
-        let model = try TinyLlama.shared(type: type)
+        arguments: BlockCodec.types, [TinyShape(), ForwardTests.wide])
+    func chunkEqualsSingles(type: GGMLType, shape: TinyShape) throws {
+        let model = try TinyLlama.shared(shape: shape, type: type)
         let tokens = model.randomTokens(20, seed: 5)
         let device = model.device()
         let chunked = try device.teacherForced(tokens)

@@ -60,6 +60,12 @@ struct ForwardTests {
                 Case(label: "MHA", type: type, shape: TinyShape(kvHeadCount: 4)),
             ]
         }
+        + BlockCodec.types.map { Case(label: "wide", type: $0, shape: wide) }
+
+    /// Down rows of 34 quant blocks, past the 32 the SIMD matmul driver
+    /// takes per pass, and a head of 100 rows, not a whole number of the
+    /// 8- or 16-row panels it repacks; one block keeps it quick.
+    static let wide = TinyShape(feedForward: 1_088, blockCount: 1, vocabulary: 100)
 
     @Test("logits match the reference within the type's tolerance", arguments: cases)
     func matches(_ c: Case) throws {

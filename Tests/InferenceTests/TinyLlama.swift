@@ -1,6 +1,7 @@
 import GGUF
 import Inference
 import Synchronization
+import Testing
 
 /// Hyperparameters of a tiny llama model: small enough that a forward pass
 /// takes well under a millisecond, large enough to have two layers, GQA,
@@ -22,6 +23,13 @@ struct TinyShape: Hashable, Sendable {
 
     var headDimension: Int { embedding / headCount }
     var kvDimension: Int { kvHeadCount * headDimension }
+}
+
+extension TinyShape: CustomTestStringConvertible {
+    /// "e64 h4/2 f128 ×2 v96", the widths a test case differs in.
+    var testDescription: String {
+        "e\(embedding) h\(headCount)/\(kvHeadCount) f\(feedForward) ×\(blockCount) v\(vocabulary)"
+    }
 }
 
 /// The weights of a tiny model as plain floats, exactly as the file stores
