@@ -65,7 +65,7 @@ struct GeneratorTests {
             name: "a prefix of the cache", prompt: { p, _ in Array(p[..<6]) },
             cached: { _, _ in 5 }),
         FollowUp(
-            name: "nothing shared", prompt: { p, _ in [(p[0] + 1) % 96] + p.dropFirst() },
+            name: "nothing shared", prompt: { p, _ in [p[0] == 0 ? 1 : 0] + p.dropFirst() },
             cached: { _, _ in 0 }),
     ]
 
@@ -217,6 +217,9 @@ struct GeneratorTests {
         Ending(name: "a stop id first", stopFrom: 0, reason: .endOfText, outputTokens: nil),
         Ending(name: "onToken false", cancelAfter: 3, reason: .cancelled, outputTokens: 3),
         Ending(name: "a full cache", capacity: 13, reason: .contextFull, outputTokens: 4),
+        Ending(
+            name: "a prompt that fills the cache", capacity: 10, reason: .contextFull,
+            outputTokens: 1),
     ]
 
     @Test("each ending gives its reason and exact counts", arguments: endings)

@@ -6,6 +6,9 @@ import Testing
 /// Hyperparameters of a tiny llama model: small enough that a forward pass
 /// takes well under a millisecond, large enough to have two layers, GQA,
 /// two quant blocks per row and more positions than any test uses.
+///
+/// Fields hold what the `llama.*` keys of the same meaning hold: widths in
+/// floats, counts of heads, blocks, tokens and positions.
 struct TinyShape: Hashable, Sendable {
     var embedding = 64
     var headCount = 4
