@@ -81,9 +81,11 @@ public final class CPUDevice: Device, @unchecked Sendable {
                 throw InferenceError.tokenOutOfRange(
                     token: row.token, vocabularySize: config.vocabularySize)
             }
-            guard row.position < row.cache.capacity else {
-                throw InferenceError.contextFull(
-                    positions: row.position + 1, capacity: row.cache.capacity)
+            // A cache may be made longer than the trained context, but the
+            // attention scratch holds `contextLength` scores: stop there too.
+            let capacity = min(row.cache.capacity, config.contextLength)
+            guard row.position < capacity else {
+                throw InferenceError.contextFull(positions: row.position + 1, capacity: capacity)
             }
             precondition(row.position >= 0 && row.position <= row.cache.count + rows.count,
                 "row at position \(row.position) leaves a gap in a cache of \(row.cache.count)")
