@@ -45,7 +45,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
     }
 
     public func makeCache(capacity: Int) -> KVCache {
-        KVCache(capacity: capacity, layerCount: config.blockCount, kvDimension: config.kvDimension)
+        KVCache(capacity: min(capacity, config.contextLength), layerCount: config.blockCount, kvDimension: config.kvDimension)
     }
 
     public func dispatch(_ rows: [BatchRow]) throws -> Logits {

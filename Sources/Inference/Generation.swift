@@ -151,7 +151,7 @@ public struct Generator {
         var start = 0
         var logits: Logits?
         while start < tokens.count {
-            let end = min(start + prefillChunk, tokens.count)
+            let end = min(start + min(prefillChunk, device.rowsMax), tokens.count)
             let base = sequence.ids.count
             let rows = (start..<end).map { i in
                 BatchRow(

@@ -21,6 +21,7 @@ final class RecordingDevice: Device {
 
     var name: String { "recording " + inner.name }
     var detail: String { inner.detail }
+    var rowsMax: Int { inner.rowsMax }
 
     func makeCache(capacity: Int) -> KVCache {
         inner.makeCache(capacity: capacity)
