@@ -23,6 +23,7 @@ static const asth_kernel_table scalar_table = {
     .rope_norm = asth_scalar_rope_norm,
     .attention_head = asth_scalar_attention_head,
     .f32_to_f16_row = asth_scalar_f32_to_f16_row,
+    .attention_head_batched = asth_scalar_attention_head_batched,
 };
 
 /* ---- Variant selection ------------------------------------------------- */
@@ -116,6 +117,14 @@ void asth_attention_head(const float *q, const asth_f16 *k, const asth_f16 *v,
                          int64_t kv_stride, int64_t n_pos, int64_t head_dim, float scale,
                          float *scratch, float *out) {
     current_table()->attention_head(q, k, v, kv_stride, n_pos, head_dim, scale, scratch, out);
+}
+
+void asth_attention_head_batched(const float *q, const asth_f16 *k, const asth_f16 *v,
+                                 int64_t kv_stride, int64_t n_pos, int64_t head_dim,
+                                 float scale, float *scratch, float *out) {
+    const asth_kernel_table *table = current_table();
+    if (table->attention_head_batched == NULL) table = &scalar_table;
+    table->attention_head_batched(q, k, v, kv_stride, n_pos, head_dim, scale, scratch, out);
 }
 
 void asth_f32_to_f16_row(const float *x, asth_f16 *y, int64_t n) {

@@ -152,10 +152,21 @@ void asth_rope_norm(float *x, int64_t n_heads, int64_t head_dim, int64_t rope_di
  * fp16 before q.k, scores are scaled by `scale`, softmaxed in float, and the
  * probabilities rounded to fp16 before weighting v; sums are float.
  * scratch holds n_pos floats; out holds head_dim floats.
+ *
+ * The products follow the order llama.cpp takes for a ubatch of one token
+ * (ggml_vec_dot_f16); asth_attention_head_batched follows the order it
+ * takes for two tokens or more (llamafile's tinyBLAS). Results differ in
+ * the last bits only; see Kernels/CPU/NUMERICS.md.
  */
 void asth_attention_head(const float *q, const asth_f16 *k, const asth_f16 *v,
                          int64_t kv_stride, int64_t n_pos, int64_t head_dim, float scale,
                          float *scratch, float *out);
+
+/* asth_attention_head in llama.cpp's order for a ubatch of several tokens:
+ * use it for every row of a dispatch that carries two rows or more. */
+void asth_attention_head_batched(const float *q, const asth_f16 *k, const asth_f16 *v,
+                                 int64_t kv_stride, int64_t n_pos, int64_t head_dim,
+                                 float scale, float *scratch, float *out);
 
 /* Converts n floats to fp16 (for writing the KV cache). */
 void asth_f32_to_f16_row(const float *x, asth_f16 *y, int64_t n);
@@ -204,6 +215,10 @@ typedef struct {
                            int64_t kv_stride, int64_t n_pos, int64_t head_dim, float scale,
                            float *scratch, float *out);
     void (*f32_to_f16_row)(const float *x, asth_f16 *y, int64_t n);
+    /* May be NULL: the scalar reference stands in. */
+    void (*attention_head_batched)(const float *q, const asth_f16 *k, const asth_f16 *v,
+                                   int64_t kv_stride, int64_t n_pos, int64_t head_dim,
+                                   float scale, float *scratch, float *out);
 } asth_kernel_table;
 
 /* The table of a variant, or NULL when this processor lacks it. */
