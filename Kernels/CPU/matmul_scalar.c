@@ -103,9 +103,11 @@ static void vec_dot_lanes(const asth_float_vector x, const float *y, int64_t n_v
 /*
  * ggml_vec_dot_f16 (fp16 x, y rounded to fp16) or ggml_vec_dot_f32 over n
  * elements of which the first n_live may be nonzero: steps of 64 in the
- * lanes, then the tail past the last whole step one product at a time;
- * f16 sums its tail in double, f32 in float with each product fused into
- * the sum (GCC contracts sumf += x[i]*y[i]).
+ * lanes, then the tail past the last whole step one product at a time, in
+ * index order. f16 sums its tail in double. f32 sums it in float the way
+ * GCC compiled `sumf += x[i]*y[i]`: the products of whole groups of 8 are
+ * rounded, then added (vectorised multiplies, in-order adds); the last
+ * tail % 8 are fused into the sum.
  */
 float asth_scalar_dot_vec(const asth_float_vector x, const float *y, int64_t n_live,
                           int64_t n) {
@@ -121,7 +123,14 @@ float asth_scalar_dot_vec(const asth_float_vector x, const float *y, int64_t n_l
         return (float)sum;
     }
     float sum = asth_sum_tree16(lanes);
-    for (int64_t i = n_vector; i < n_live; i++) sum = fmaf(element(x, i), y[i], sum);
+    int64_t n_unfused = n_vector + (n - n_vector) / ASTH_LANES_8 * ASTH_LANES_8;
+    for (int64_t i = n_vector; i < n_live; i++) {
+        if (i < n_unfused) {
+            sum += element(x, i) * y[i];
+        } else {
+            sum = fmaf(element(x, i), y[i], sum);
+        }
+    }
     return sum;
 }
 
