@@ -21,9 +21,13 @@
 /* Elements of one step of ggml_vec_dot_f16/f32: 4 accumulators of 16. */
 #define VEC_DOT_STEP 64
 
-/* Quant j of a 4-bit block: low nibbles hold 0..15, high nibbles 16..31. */
-static inline int nibble(const uint8_t *qs, int j) {
-    return j < ASTH_QK / 2 ? (qs[j] & 0x0f) : (qs[j - ASTH_QK / 2] >> 4);
+/* The 32 quants of a 4-bit block in element order, each minus `offset`:
+ * low nibbles hold elements 0..15, high nibbles 16..31. */
+static inline void unpack_nibbles(const uint8_t *qs, int offset, int8_t q[ASTH_QK]) {
+    for (int j = 0; j < ASTH_QK / 2; j++) {
+        q[j] = (int8_t)((qs[j] & 0x0f) - offset);
+        q[j + ASTH_QK / 2] = (int8_t)((qs[j] >> 4) - offset);
+    }
 }
 
 /* lanes[l] = fma(d, Σ_{j in lane l} q_w[j]·q_x[j], lanes[l]); q_w holds
@@ -44,7 +48,7 @@ static float dot_q4_0(const asth_block_q4_0 *w, const asth_block_q8a *x, int64_t
     float lanes[ASTH_LANES_8] = {0};
     for (int64_t b = 0; b < n_blocks; b++) {
         int8_t q_w[ASTH_QK];
-        for (int j = 0; j < ASTH_QK; j++) q_w[j] = (int8_t)(nibble(w[b].qs, j) - 8);
+        unpack_nibbles(w[b].qs, 8, q_w);
         accumulate_block(lanes, asth_f16_bits_to_f32(w[b].d) * x[b].d, q_w, x[b].qs);
     }
     return asth_sum_tree8(lanes);
@@ -62,7 +66,7 @@ static float dot_q4_1(const asth_block_q4_1 *w, const asth_block_q8a *x, int64_t
     for (int64_t b = 0; b < n_blocks; b++) {
         sum_m += asth_f16_bits_to_f32(w[b].m) * x[b].s;
         int8_t q_w[ASTH_QK];
-        for (int j = 0; j < ASTH_QK; j++) q_w[j] = (int8_t)nibble(w[b].qs, j);
+        unpack_nibbles(w[b].qs, 0, q_w);
         accumulate_block(lanes, asth_f16_bits_to_f32(w[b].d) * x[b].d, q_w, x[b].qs);
     }
     return asth_sum_tree8(lanes) + sum_m;
