@@ -11,6 +11,12 @@
 #include <math.h>
 #include <string.h>
 
+/* Every float operation below is rounded where it is written: the inline
+ * helpers reproduce ggml's arithmetic exactly, so no compiler may fuse a
+ * multiply and an add that the source keeps apart. The files that include
+ * this header keep the same rule. */
+#pragma STDC FP_CONTRACT OFF
+
 /* ---- fp16 bit conversions, inline for the scalar loops ------------------ */
 
 /* Exact: every fp16 value is a float value. NaN payloads move up unchanged. */
