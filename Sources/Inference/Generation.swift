@@ -83,7 +83,7 @@ public struct Generator {
     /// Most prompt positions per prefill dispatch.
     public var prefillChunk: Int
 
-    public init(device: Device, prefillChunk: Int = 256) {
+    public init(device: Device, prefillChunk: Int = 512) {
         precondition(prefillChunk > 0, "prefill chunks hold at least one position")
         self.device = device
         self.prefillChunk = prefillChunk
