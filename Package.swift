@@ -55,7 +55,8 @@ let package = Package(
             name: "InferenceTests", dependencies: ["Inference", "GGUF", "Tokenizer", "Support"]),
         .testTarget(name: "PersonasTests", dependencies: ["Personas"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["asth", "Support"]),
+        // CSQLite: the tests tamper with the ledger file through the C API.
+        .testTarget(name: "EndToEndTests", dependencies: ["asth", "CSQLite", "Support"]),
     ],
     cxxLanguageStandard: .cxx17
 )
