@@ -19,7 +19,7 @@ enum Command {
           tokenize --model M [--json] TEXT  token ids of TEXT
           personas list | show NAME | check [FILE...]
           ledger balance [PERSONA]          what each persona can spend
-          ledger history [PERSONA]          its transfers, newest first [--limit N]
+          ledger history [PERSONA]          the latest transfers [--limit N]
           ledger grant PERSONA MOTES        Motes from the treasury [--id ID: once per id]
           ledger audit                      spend, holds, budgets, largest charges, verify
                                             [--largest N]
