@@ -173,6 +173,22 @@ struct LedgerReportTests {
         #expect(audit.stdout.contains("Verify: FAILED"), "\(audit.stdout)")
     }
 
+    @Test("bytes overwritten below SQL make verify and audit exit 3")
+    func damagedFile() throws {
+        let cli = try ChattedLedger.copy()
+        defer { cli.cleanUp() }
+        let url = cli.home.appendingPathComponent("ledger.sqlite")
+        let handle = try FileHandle(forUpdating: url)
+        try handle.seek(toOffset: 100)  // the first page's b-tree header, after the file header
+        try handle.write(contentsOf: Data(repeating: 0xFF, count: 64))
+        try handle.close()
+        for command in [["ledger", "verify"], ["ledger", "audit"]] {
+            let result = try cli.run(command)
+            #expect(result.status == 3, "\(command): \(result.stderr)")
+            #expect(result.stderr.contains("database"), "\(result.stderr)")
+        }
+    }
+
     @Test("a checkpoint, then the tail truncated consistently: only verify --checkpoint sees it")
     func checkpointThenTruncate() throws {
         let cli = try ChattedLedger.copy()

@@ -8,8 +8,10 @@ enum LedgerAuditCommand {
     static func run(_ arguments: inout Arguments, context: Context, json: Bool) throws {
         let largest = try arguments.number("--largest", in: 0...1_000) ?? 10
         try arguments.finish()
-        let ledger = try Ledger(home: context.home)
-        let report = try ledger.audit(largest: largest)
+        let (ledger, report) = try LedgerVerifyCommand.failingIfDamaged {
+            let ledger = try Ledger(home: context.home)
+            return (ledger, try ledger.audit(largest: largest))
+        }
         if json {
             try printJSON(AuditJSON(report))
         } else {

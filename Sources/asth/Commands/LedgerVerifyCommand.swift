@@ -19,8 +19,9 @@ enum LedgerVerifyCommand {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw UsageError("\(arguments.command): no ledger at \(url.path) (is ASTH_HOME set?)")
         }
-        let report = try Ledger.verify(
-            url: url, keyURL: context.home.signingKeyURL, checkpoint: checkpoint)
+        let report = try failingIfDamaged {
+            try Ledger.verify(url: url, keyURL: context.home.signingKeyURL, checkpoint: checkpoint)
+        }
         if json {
             try printJSON(VerifyJSON(report))
         } else {
@@ -51,6 +52,24 @@ enum LedgerVerifyCommand {
         let first = report.firstProblem.map { "\($0)" } ?? "a problem that was not listed"
         let more = report.problemCount > 1 ? " (and \(report.problemCount - 1) more)" : ""
         return VerifyFailed(description: "ledger verify failed: \(first)\(more)")
+    }
+
+    /// SQLite's result codes for a file it cannot read as a database:
+    /// `SQLITE_CORRUPT` and `SQLITE_NOTADB`. The CLI does not import SQLite.
+    static let damagedFileCodes: Set<Int32> = [11, 26]
+
+    /// Runs `body`, turning SQLite's report of a damaged file into a failed
+    /// verification (exit 3): a ledger whose file was overwritten below SQL
+    /// does not verify. Other SQLite errors (busy, no permission) stay
+    /// input errors.
+    static func failingIfDamaged<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as SQLiteError where damagedFileCodes.contains(error.primaryCode) {
+            throw VerifyFailed(
+                description: "ledger verify failed: database: \(error.message) (SQLite code"
+                    + " \(error.code)): the file was damaged or replaced")
+        }
     }
 
     /// Reads and parses a checkpoint file, refusing one too large to be one
