@@ -90,16 +90,29 @@ final class ChatProcess: @unchecked Sendable {
     }
 
     /// Sends SIGKILL, reaps the process and returns everything it wrote.
-    func sigkill() -> (output: Output, exitedBefore: Bool) {
-        let exitedBefore = !process.isRunning
-        if !exitedBefore {
+    /// A process that already ended is only reaped (see `exitedByItself`).
+    func sigkill() -> Output {
+        if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
         }
+        return reap()
+    }
+
+    /// Ends standard input, waits for the process to exit and returns
+    /// everything it wrote.
+    func finish() -> Output {
+        try? input.fileHandleForWriting.close()
+        return reap()
+    }
+
+    private func reap() -> Output {
         process.waitUntilExit()
         try? input.fileHandleForWriting.close()
-        let final = wait(until: Date().addingTimeInterval(10)) { _ in false }
-        return (final, exitedBefore)
+        return wait(until: Date().addingTimeInterval(10)) { _ in false }
     }
+
+    /// True when the process exited rather than died of a signal.
+    var exitedByItself: Bool { process.terminationReason == .exit }
 
     /// How the process ended: `exit N` or `signal N`.
     var termination: String {

@@ -79,6 +79,23 @@ struct KillTests {
                 + " \(expired) holds expired; \(tally.ledgerSizeAfter) transfers; verify exit"
                 + " \(verify.status)")
     }
+
+    @Test(
+        "a hold timeout out of range is one clear error before any reply",
+        arguments: ["5", "999", "86400001", "-1", "ten"])
+    func holdTimeoutOutOfRange(value: String) throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        let chat = try ChatProcess(
+            cli: cli, arguments: ["chat", "assistant"],
+            environment: ["ASTH_HOLD_TIMEOUT_MS": value])
+        try chat.send("Hi")
+        let output = chat.finish()
+        #expect(chat.termination == "exit 1")
+        let stderr = String(decoding: output.stderr, as: UTF8.self)
+        #expect(stderr.contains("ASTH_HOLD_TIMEOUT_MS = '\(value)'"), "\(stderr)")
+        #expect(output.stdout.isEmpty && output.statusLines.isEmpty)
+    }
 }
 
 /// Where a kill lands, as planned and as observed from the output.
@@ -106,11 +123,17 @@ struct Killer {
     /// What the kills found so far.
     struct Tally {
         var acknowledged = 0
+        /// Kills by the phase planned and by the phase they landed in.
+        var planned: [KillPhase: Int] = [:]
         var phases: [KillPhase: Int] = [:]
         var problems: [String] = []
         var ledgerSizeAfter: Int64 = 0
 
         var phaseCounts: String {
+            "\(Self.counts(phases)) (planned: \(Self.counts(planned)))"
+        }
+
+        static func counts(_ phases: [KillPhase: Int]) -> String {
             phases.sorted { $0.key < $1.key }.map { "\($0.key.rawValue) \($0.value)" }
                 .joined(separator: ", ")
         }
@@ -146,6 +169,12 @@ struct Killer {
             environment: ["ASTH_HOLD_TIMEOUT_MS": String(KillTests.holdTimeoutMs)])
     }
 
+    /// Kills land within this share of each calibrated window, so that the
+    /// timing noise of a busy machine rarely pushes one into the next phase.
+    static let windowShare = 0.8
+    /// The window after a status line, while the chat waits for a turn.
+    static let idleSeconds = 0.25
+
     /// One chat of two turns, not killed, to time each phase on this machine.
     mutating func calibrate() throws {
         let chat = try start()
@@ -162,14 +191,14 @@ struct Killer {
         prefillSeconds = textAt.timeIntervalSince(sent)
         decodeSeconds = Date().timeIntervalSince(textAt)
         startupSeconds = max(firstText - prefillSeconds, 0.1)
-        try settle(chat.sigkill().output, run: -1, phase: .betweenTurns)
+        try settle(chat.sigkill(), run: -1, phase: .betweenTurns)
     }
 
     /// Starts a chat, kills it at a random point, and checks the ledger.
     mutating func killOnce(run: Int) throws {
         let planned = KillPhase.allCases.randomElement(using: &random)!
         let turn = planned == .startup ? 0 : Int.random(in: 0..<KillTests.turnsMax, using: &random)
-        let fraction = Double.random(in: 0..<1, using: &random)
+        let fraction = Double.random(in: 0..<Self.windowShare, using: &random)
         let chat = try start()
 
         // Whole turns first, then the planned phase of the next one.
@@ -191,20 +220,21 @@ struct Killer {
         case .betweenTurns:
             try chat.send(KillTests.turns[turn])
             _ = try waitForStatus(chat, count: turn + 1)
-            Thread.sleep(forTimeInterval: fraction * 0.2)
+            Thread.sleep(forTimeInterval: fraction * Self.idleSeconds)
         }
 
         // Name the phase the kill landed in from what had been written.
         let before = chat.snapshot
-        let (output, exitedBefore) = chat.sigkill()
+        let output = chat.sigkill()
         lastKill = Date()
-        if exitedBefore {
+        if chat.exitedByItself {
             tally.problems.append(
                 "run \(run): chat ended on its own (\(chat.termination)) before the kill: "
                     + String(decoding: output.stderr, as: UTF8.self))
         }
         let observed = Self.phase(
             of: before, turnsSent: planned == .startup ? 0 : turn + 1, sentBytes: sentBytes)
+        tally.planned[planned, default: 0] += 1
         tally.phases[observed, default: 0] += 1
         try settle(output, run: run, phase: observed)
     }
@@ -240,7 +270,7 @@ struct Killer {
     }
 
     func stuck(_ chat: ChatProcess, _ output: ChatProcess.Output, _ what: String) -> KillError {
-        let stderr = String(decoding: chat.sigkill().output.stderr, as: UTF8.self)
+        let stderr = String(decoding: chat.sigkill().stderr, as: UTF8.self)
         return KillError(description: "no \(what) within \(KillTests.stepSecondsMax) s: \(stderr)")
     }
 
