@@ -9,8 +9,8 @@ enum LedgerVerifyCommand {
 
     /// `asth ledger verify [--checkpoint FILE] [--json]`: every hash,
     /// signature, balance and price, and that the ledger still extends the
-    /// checkpoint. Opens the file read-only in effect: no migration, refill
-    /// or expiry. Exit 0 when all holds, else 3 naming the first bad entry.
+    /// checkpoint. Writes nothing to the ledger: no migration, refill or
+    /// expiry. Exit 0 when all holds, else 3 naming the first bad entry.
     static func verify(_ arguments: inout Arguments, context: Context, json: Bool) throws {
         let checkpointPath = try arguments.option("--checkpoint")
         try arguments.finish()
