@@ -70,6 +70,33 @@ struct LedgerGrantTests {
     }
 }
 
+/// Ledger commands called wrongly: exit 1 and one line naming what is wrong.
+@Suite("CLI: ledger usage errors")
+struct LedgerUsageTests {
+    @Test(
+        "each names the word, option or file at fault",
+        arguments: [
+            (["ledger"], "action"),
+            (["ledger", "frobnicate"], "frobnicate"),
+            (["ledger", "verify"], "no ledger"),
+            (["ledger", "verify", "--checkpoint", "/nonexistent/note"], "/nonexistent/note"),
+            (["ledger", "verify", "--checkpoint", "Personas/assistant.toml"], "line 1"),
+            (["ledger", "export", "--csv", "--json"], "one of --csv or --json"),
+            (["ledger", "audit", "--largest", "-1"], "--largest"),
+            (["ledger", "grant", "assistant"], "MOTES"),
+            (["ledger", "balance", "--bogus"], "--bogus"),
+        ])
+    func usageError(arguments: [String], evidence: String) throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        let result = try cli.run(arguments)
+        #expect(result.status == 1, "\(arguments): \(result.stdout)")
+        #expect(result.stderr.hasPrefix("asth: "), "\(result.stderr)")
+        #expect(result.stderr.contains(evidence), "\(evidence) in \(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+    }
+}
+
 /// Audit, verify, checkpoint and export over a ledger a real two-turn chat
 /// wrote, and tampering with its file behind the host's back.
 @Suite("CLI: ledger audit, verify, checkpoint, export", .chattedLedger)
