@@ -44,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "asth",
             dependencies: [
-                "Host", "Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "CEdit",
+                "Host", "Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "Database", "CEdit",
                 "Support",
             ]),
 
@@ -56,7 +56,8 @@ let package = Package(
             name: "InferenceTests", dependencies: ["Inference", "GGUF", "Tokenizer", "Support"]),
         .testTarget(name: "PersonasTests", dependencies: ["Personas"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Database"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["asth", "Support"]),
+        // CSQLite: the tests tamper with the ledger file through the C API.
+        .testTarget(name: "EndToEndTests", dependencies: ["asth", "CSQLite", "Support"]),
     ],
     cxxLanguageStandard: .cxx17
 )

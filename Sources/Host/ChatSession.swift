@@ -100,16 +100,37 @@ public final class ChatSession {
 
     /// Places the hold for one reply, or throws the ledger's refusal.
     private func hold(requestId: String, promptTokens: Int, maxTokens: Int) throws {
+        let timeout = try Self.holdTimeout()
         let estimate = try ledger.estimate(
             parameterCount: Int64(model.parameterCount), promptTokens: Int64(promptTokens),
             maxOutputTokens: Int64(maxTokens), device: model.device.name)
         try ledger.hold(
             persona: persona.name, requestId: requestId, amount: estimate,
-            device: model.device.name, timeout: Self.holdTimeout)
+            device: model.device.name, timeout: timeout)
     }
 
-    /// How long a reply's hold lives if the process dies before settling it.
-    static let holdTimeout = Duration.seconds(600)
+    /// How long a reply's hold lives if the process dies before settling it,
+    /// unless `ASTH_HOLD_TIMEOUT_MS` says otherwise.
+    static let holdTimeoutDefault = Duration.seconds(600)
+
+    /// The variable that sets the hold timeout in milliseconds. The crash
+    /// test shortens it to watch the holds of killed processes expire.
+    static let holdTimeoutVariable = "ASTH_HOLD_TIMEOUT_MS"
+
+    /// The hold timeout `environment` asks for, within
+    /// `Limits.Chat.holdTimeoutMsMin` and `Limits.Ledger.holdTimeoutMsMax`.
+    static func holdTimeout(
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> Duration {
+        guard let text = environment[holdTimeoutVariable] else { return holdTimeoutDefault }
+        let range = Limits.Chat.holdTimeoutMsMin...Limits.Ledger.holdTimeoutMsMax
+        guard let timeoutMs = Int64(text), range.contains(timeoutMs) else {
+            throw ChatError.holdTimeoutOutOfRange(
+                variable: holdTimeoutVariable, value: text, minMs: range.lowerBound,
+                maxMs: range.upperBound)
+        }
+        return .milliseconds(timeoutMs)
+    }
 
     /// Runs the generation, decoding text as whole characters arrive.
     private func generate(
@@ -186,12 +207,17 @@ public final class ChatSession {
 public enum ChatError: Error, CustomStringConvertible, Equatable {
     /// The newest message alone leaves no room for a reply.
     case messageTooLong(tokens: Int, contextTokens: Int, replyRoom: Int)
+    /// The hold timeout variable is not a whole number of milliseconds in range.
+    case holdTimeoutOutOfRange(variable: String, value: String, minMs: Int64, maxMs: Int64)
 
     public var description: String {
         switch self {
         case .messageTooLong(let tokens, let contextTokens, let replyRoom):
             return "message too long: \(tokens) tokens with the system prompt; the context"
                 + " holds \(contextTokens) and a reply needs \(replyRoom); send a shorter one"
+        case .holdTimeoutOutOfRange(let variable, let value, let minMs, let maxMs):
+            return "\(variable) = '\(value)': expected whole milliseconds from \(minMs)"
+                + " to \(maxMs), or unset it for the default"
         }
     }
 }

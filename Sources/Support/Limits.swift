@@ -124,3 +124,14 @@ extension Limits {
         public static let latencyCapFactorMax: Int64 = 1_000
     }
 }
+
+extension Limits {
+    /// Bounds on chat sessions' settings from the environment.
+    public enum Chat {
+        /// Shortest hold timeout (`ASTH_HOLD_TIMEOUT_MS`): a hold must outlive
+        /// the reply it pays for, or the reply's post finds it expired and
+        /// the reply goes unpaid; a short reply still takes about a second.
+        /// The longest is the ledger's `holdTimeoutMsMax`.
+        public static let holdTimeoutMsMin: Int64 = 1_000
+    }
+}

@@ -18,13 +18,23 @@ enum Command {
                    [--temperature T] [--seed S] [--json]
           tokenize --model M [--json] TEXT  token ids of TEXT
           personas list | show NAME | check [FILE...]
-          ledger balance | history [PERSONA]
+          ledger balance [PERSONA]          what each persona can spend
+          ledger history [PERSONA]          the latest transfers [--limit N]
+          ledger grant PERSONA MOTES        Motes from the treasury [--id ID: once per id]
+          ledger audit                      spend, holds, budgets, largest charges, verify
+                                            [--largest N]
+          ledger verify                     every hash, signature, balance and price
+                                            [--checkpoint FILE: and that it extends it]
+          ledger checkpoint                 a signed note of the ledger's size and head
+                                            [--out FILE]
+          ledger export --csv|--json        every transfer with its usage [--out FILE]
           bench [--model M] [--json]        prefill, decode and batch speed (compare with llama.cpp)
           models                            models in the store
           devices                           devices and kernel variants
 
         Common options: --personas DIR, --threads N, --json where it applies.
         State lives in ASTH_HOME (default ~/.local/share/asthenosphere).
+        Exit codes: 0 ok, 1 usage or input error, 2 refused, 3 ledger verify failed.
         """
 
     static func run(_ words: [String]) -> Int32 {
