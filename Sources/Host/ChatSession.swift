@@ -83,12 +83,12 @@ public final class ChatSession {
                 prompt: prompt, maxTokens: maxTokens, produced: &produced.outputTokens,
                 onText: onText)
         } catch {
-            _ = try? ledger.post(usage: usage(of: produced, requestId: requestId))
+            _ = try? settle(usage(of: produced, requestId: requestId))
             turns.removeLast()
             throw error
         }
         turns.append(ChatMessage(role: .assistant, content: reply))
-        let charge = try ledger.post(usage: usage(of: stats, requestId: requestId))
+        let charge = try settle(usage(of: stats, requestId: requestId))
         log.info(
             "reply",
             [
@@ -96,6 +96,19 @@ public final class ChatSession {
                 "micro_motes": charge.amount.rawValue,
             ])
         return Reply(text: reply, stats: stats, charge: charge, droppedTurns: dropped)
+    }
+
+    /// Posts the reply's hold at the price of what it used. A reply that
+    /// outlived its hold (a very slow device, a suspended process) is still
+    /// charged: as a plain charge, which the ledger refuses only when the
+    /// balance cannot cover it.
+    private func settle(_ usage: Usage) throws -> Charge {
+        do {
+            return try ledger.post(usage: usage)
+        } catch LedgerError.holdNotOpen(_, .expired) {
+            log.warn("hold expired before the reply ended", ["request": usage.requestId])
+            return try ledger.record(usage: usage)
+        }
     }
 
     /// Places the hold for one reply, or throws the ledger's refusal.
