@@ -41,11 +41,16 @@ let package = Package(
         .target(
             name: "Host",
             dependencies: ["Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "Support"]),
+        // Metrics implements the host's `MetricsSink`: it sits above Host so
+        // that Host never learns about storage, and `asth` joins the two.
+        .target(
+            name: "Metrics",
+            dependencies: ["Host", "Inference", "Database", "GGUF", "Ledger", "Support"]),
         .executableTarget(
             name: "asth",
             dependencies: [
-                "Host", "Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "CEdit",
-                "Support",
+                "Host", "Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "Metrics",
+                "CEdit", "Support",
             ]),
 
         // Tests: one target per module, plus end-to-end tests through the CLI.
@@ -56,6 +61,7 @@ let package = Package(
             name: "InferenceTests", dependencies: ["Inference", "GGUF", "Tokenizer", "Support"]),
         .testTarget(name: "PersonasTests", dependencies: ["Personas"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Database"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Host", "Support"]),
         .testTarget(name: "EndToEndTests", dependencies: ["asth", "Support"]),
     ],
     cxxLanguageStandard: .cxx17
