@@ -59,7 +59,10 @@ public enum Dashboard {
     static func averagesSection(counters: Counters, personas: [String], colors: [String: String])
         -> String
     {
-        var out = "<section><h2>Averages per message, all time</h2><div class=\"cards\">"
+        var out = "<section><h2>Averages per message, all time</h2>"
+        out += "<p class=\"note\">eff tok/s, mean of replies: each reply's rate, averaged (short"
+        out += " fast replies lift it). eff tok/s, overall: Σ output tokens ÷ Σ reply time.</p>"
+        out += "<div class=\"cards\">"
         let all = Averages(counters: counters) { key in
             personas.contains(key.persona)
         }
@@ -78,7 +81,7 @@ public enum Dashboard {
             ("tokens/msg", Readable.fixed(a.tokensPerMessage, 1) + " tokens"),
             ("elapsed/msg", Readable.fixed(a.elapsedMsPerMessage / 1000, 2) + " s"),
             ("eff tok/s, mean of replies", Readable.fixed(a.meanEffTokensPerSecond, 1) + " tok/s"),
-            ("eff tok/s, overall (Σ tokens ÷ Σ time)", Readable.fixed(a.overallEffTokensPerSecond, 1) + " tok/s"),
+            ("eff tok/s, overall", Readable.fixed(a.overallEffTokensPerSecond, 1) + " tok/s"),
             ("tok/s, mean of replies", Readable.fixed(a.meanDispatchesPerSecond, 1) + " dispatches/s"),
             ("acceptance, mean of replies", acceptance),
             ("Motes/msg", Readable.motes(a.motesPerMessage) + " Motes"),
@@ -234,7 +237,7 @@ public enum Dashboard {
     /// The page's only style sheet. Grid columns are at least 340 px or the
     /// whole width, whichever is less, so a phone gets one column.
     static let style = """
-        body { margin: 0; padding: 16px; font-family: "DejaVu Sans", sans-serif;
+        body { margin: 0; padding: 16px; font-family: "DejaVu Sans", sans-serif; line-height: 1.35;
           color: #1b1f24; background: #f6f7f9; overflow-wrap: anywhere; }
         h1 { font-size: 22px; margin: 0 0 4px; }
         h2 { font-size: 16px; margin: 0 0 4px; }
@@ -243,6 +246,7 @@ public enum Dashboard {
         section { margin: 16px 0; }
         .cards, .grid { display: grid; gap: 12px;
           grid-template-columns: repeat(auto-fill, minmax(min(100%, 340px), 1fr)); }
+        .cards { grid-template-columns: repeat(auto-fill, minmax(min(100%, 270px), 1fr)); }
         .card, .chart-card { background: #fff; border: 1px solid #d8dde3; border-radius: 6px;
           padding: 12px; margin: 0; min-width: 0; }
         dl { display: grid; grid-template-columns: 1fr auto; gap: 2px 12px; margin: 0;

@@ -64,6 +64,9 @@ public final class MetricsRecorder: MetricsSink, @unchecked Sendable {
     /// Records dropped because the queue was full.
     public var droppedRecords: Int { condition.withLock { dropped } }
 
+    /// Records waiting for the writer, for tests and `asth ps`.
+    public var queuedRecords: Int { condition.withLock { queue.count } }
+
     /// Records lost because the database refused a batch.
     public var failedRecords: Int { condition.withLock { failed } }
 

@@ -34,9 +34,13 @@ extension MetricsReport {
         return out.joined(separator: "\n") + "\n"
     }
 
+    /// Columns of the label in every block, so that all values line up:
+    /// the longest label, "acceptance, mean of replies", and two spaces.
+    static let labelWidth = 27
+
     /// A title, then `label  value` lines with the values in one column.
     func block(_ title: String, _ lines: [(String, String)]) -> [String] {
-        let width = lines.map(\.0.count).max() ?? 0
+        let width = max(Self.labelWidth, lines.map(\.0.count).max() ?? 0)
         return [title]
             + lines.map { label, value in
                 "  " + label.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value

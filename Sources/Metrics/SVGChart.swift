@@ -17,6 +17,9 @@ struct SVGChart {
     static let plotRight = 390.0
     static let plotTop = 14.0
     static let plotBottom = 206.0
+    /// Where x labels sit: far enough below the plot that the lowest y label
+    /// ("0", centred on the bottom line) stays clear of them.
+    static let xLabelBaseline = plotBottom + 20
     /// Tick label size, in box units.
     static let fontSize = 11.0
     /// Least space between two x labels.
@@ -121,7 +124,7 @@ struct SVGChart {
             body += " fill=\"\(bar.color)\"><title>\(escape(bar.label)): \(escape(bar.valueText))"
             body += "</title></rect>"
             if index % every == 0 {
-                body += text(bar.label, x: left + slot / 2, y: plotBottom + 16, anchor: "middle")
+                body += text(bar.label, x: left + slot / 2, y: xLabelBaseline, anchor: "middle")
             }
         }
         return frame(title: title, body: body)
@@ -146,7 +149,7 @@ struct SVGChart {
         let span = xMax - xMin
         let sample = ReadableTime.axis(Date(timeIntervalSince1970: xMin), spanSeconds: span)
         guard span > 0 else {
-            return text(sample, x: x(xMin), y: plotBottom + 16, anchor: "middle")
+            return text(sample, x: x(xMin), y: xLabelBaseline, anchor: "middle")
         }
         let room = plotRight - plotLeft
         let count = max(2, min(5, Int(room / (textWidth(sample) + labelGap * 2))))
@@ -156,7 +159,7 @@ struct SVGChart {
             let label = ReadableTime.axis(Date(timeIntervalSince1970: value), spanSeconds: span)
             let anchor = index == 0 ? "start" : index == count - 1 ? "end" : "middle"
             let at = index == 0 ? plotLeft : index == count - 1 ? plotRight : x(value)
-            out += text(label, x: at, y: plotBottom + 16, anchor: anchor)
+            out += text(label, x: at, y: xLabelBaseline, anchor: anchor)
         }
         return out
     }

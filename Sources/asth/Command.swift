@@ -19,6 +19,8 @@ enum Command {
           tokenize --model M [--json] TEXT  token ids of TEXT
           personas list | show NAME | check [FILE...]
           ledger balance | history [PERSONA]
+          metrics [--persona P] [--since T]  inference report [--json | --prometheus]
+          report --html FILE                the metrics dashboard as one HTML page
           models                            models in the store
           devices                           devices and kernel variants
 
@@ -39,6 +41,8 @@ enum Command {
             case "tokenize": try TokenizeCommand.run(&arguments)
             case "personas": try PersonasCommand.run(&arguments)
             case "ledger": try LedgerCommand.run(&arguments)
+            case "metrics": try MetricsCommand.run(&arguments)
+            case "report": try ReportCommand.run(&arguments)
             case "models": try ModelsCommand.run(&arguments)
             case "devices": try DevicesCommand.run(&arguments)
             default: throw UsageError("unknown command '\(name)'; see `asth --help`")
@@ -84,8 +88,8 @@ struct Context {
         threads = try arguments.number("--threads", in: 1...256)
     }
 
-    func host() -> PersonaHost {
-        PersonaHost(home: home, threads: threads)
+    func host(metrics: MetricsSink? = nil) -> PersonaHost {
+        PersonaHost(home: home, threads: threads, metrics: metrics)
     }
 
     /// The persona catalog: `--personas DIR`, else the standard folders.
