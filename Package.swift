@@ -61,7 +61,9 @@ let package = Package(
             name: "InferenceTests", dependencies: ["Inference", "GGUF", "Tokenizer", "Support"]),
         .testTarget(name: "PersonasTests", dependencies: ["Personas"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Database"]),
-        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Host", "Database", "Support"]),
+        .testTarget(
+            name: "MetricsTests",
+            dependencies: ["Metrics", "Host", "Inference", "Database", "Support"]),
         .testTarget(name: "EndToEndTests", dependencies: ["asth", "Support"]),
     ],
     cxxLanguageStandard: .cxx17

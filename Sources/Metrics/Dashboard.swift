@@ -12,7 +12,9 @@ public enum Dashboard {
     /// Persona colours: the Okabe–Ito palette, told apart by people with
     /// the common colour-vision deficiencies, less its yellow (too pale on
     /// white).
-    static let palette = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
+    static let palette = [
+        "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
+    ]
 
     /// Time buckets of the utilisation chart.
     static let utilisationBuckets = 24
@@ -82,7 +84,10 @@ public enum Dashboard {
             ("elapsed/msg", Readable.fixed(a.elapsedMsPerMessage / 1000, 2) + " s"),
             ("eff tok/s, mean of replies", Readable.fixed(a.meanEffTokensPerSecond, 1) + " tok/s"),
             ("eff tok/s, overall", Readable.fixed(a.overallEffTokensPerSecond, 1) + " tok/s"),
-            ("tok/s, mean of replies", Readable.fixed(a.meanDispatchesPerSecond, 1) + " dispatches/s"),
+            (
+                "tok/s, mean of replies",
+                Readable.fixed(a.meanDispatchesPerSecond, 1) + " dispatches/s"
+            ),
             ("acceptance, mean of replies", acceptance),
             ("Motes/msg", Readable.motes(a.motesPerMessage) + " Motes"),
             ("time to first token", Readable.fixed(a.firstTokenMsPerMessage, 1) + " ms"),

@@ -200,7 +200,8 @@ extension MetricsReport {
         return names.map { name in
             let probe =
                 probes.first { $0.name == name }
-                ?? DeviceProbe(name: name, detail: "", computeUnits: "unknown", status: "not present")
+                ?? DeviceProbe(
+                    name: name, detail: "", computeUnits: "unknown", status: "not present")
             let s = Int(started[name] ?? 0)
             let c = Int(completed[name] ?? 0)
             return DeviceBlock(

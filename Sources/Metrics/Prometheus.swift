@@ -52,7 +52,10 @@ public enum Prometheus {
             ),
             ("asth_completion_tokens_total", "Output tokens generated.", .completionTokens, 1),
             ("asth_dispatches_total", "Device dispatches the replies took.", .replyDispatches, 1),
-            ("asth_drafted_tokens_total", "Draft tokens proposed by speculation.", .draftedTokens, 1),
+            (
+                "asth_drafted_tokens_total", "Draft tokens proposed by speculation.",
+                .draftedTokens, 1
+            ),
             (
                 "asth_accepted_tokens_total", "Draft tokens accepted by the model.",
                 .acceptedTokens, 1

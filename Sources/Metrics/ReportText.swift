@@ -123,7 +123,10 @@ extension MetricsReport {
                 "eff tok/s, overall",
                 Readable.fixed(a.overallEffTokensPerSecond, 1) + " tokens/s (Σ tokens ÷ Σ time)"
             ),
-            ("tok/s, mean of replies", Readable.fixed(a.meanDispatchesPerSecond, 1) + " dispatches/s"),
+            (
+                "tok/s, mean of replies",
+                Readable.fixed(a.meanDispatchesPerSecond, 1) + " dispatches/s"
+            ),
             ("acceptance, mean of replies", acceptance),
             ("Motes/msg", Readable.motes(a.motesPerMessage) + " Motes"),
             ("time to first token", Readable.fixed(a.firstTokenMsPerMessage, 1) + " ms"),

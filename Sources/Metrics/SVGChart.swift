@@ -59,9 +59,12 @@ struct SVGChart {
         let (xMin, xMax) = (xs.min()!, xs.max()!)
         let ticks = niceTicks(max: yMax ?? points.map(\.y).max()!)
         let y = scale(0, ticks.last!, plotBottom, plotTop)
-        let x = xMax > xMin ? scale(xMin, xMax, plotLeft + 6, plotRight - 6) : { _ in
-            (plotLeft + plotRight) / 2
-        }
+        let x =
+            xMax > xMin
+            ? scale(xMin, xMax, plotLeft + 6, plotRight - 6)
+            : { _ in
+                (plotLeft + plotRight) / 2
+            }
 
         var body = yAxis(ticks, y: y) + timeAxis(xMin, xMax, x: x)
         for s in series where !s.points.isEmpty {
@@ -226,7 +229,9 @@ struct SVGChart {
 
     /// Text safe inside an element or a quoted attribute.
     static func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(
+            of: "<", with: "&lt;"
+        )
+        .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }
 }

@@ -68,13 +68,16 @@ struct DashboardTests {
     /// Boxes of the `label` texts of one chart, as `SVGChart` estimates them.
     func labelBoxes(_ svg: String) -> [Box] {
         let end = svg.range(of: "</svg>")?.lowerBound ?? svg.endIndex
-        let pattern = /<text class="label" x="([0-9.-]+)" y="([0-9.-]+)" text-anchor="(\w+)">([^<]*)<\/text>/
+        let pattern =
+            /<text class="label" x="([0-9.-]+)" y="([0-9.-]+)" text-anchor="(\w+)">([^<]*)<\/text>/
         return svg[..<end].matches(of: pattern).map { match in
             let text = String(match.4).replacingOccurrences(of: "&amp;", with: "&")
             let width = Double(text.count) * 11 * 0.65
             let x = Double(match.1)!
             let left = match.3 == "start" ? x : match.3 == "end" ? x - width : x - width / 2
-            return Box(minX: left, maxX: left + width, minY: Double(match.2)! - 11, maxY: Double(match.2)! + 2)
+            return Box(
+                minX: left, maxX: left + width, minY: Double(match.2)! - 11,
+                maxY: Double(match.2)! + 2)
         }
     }
 
@@ -91,7 +94,8 @@ struct DashboardTests {
 
     @Test("in Chromium, no text overlaps, none is clipped, no chart is empty", arguments: sizes)
     func browser(width: Int, height: Int) throws {
-        let chromium = try #require(Chromium.path, "chromium is not installed; run scripts/install-deps")
+        let chromium = try #require(
+            Chromium.path, "chromium is not installed; run scripts/install-deps")
         let folder = FileManager.default.temporaryDirectory
             .appendingPathComponent("asth-dashboard-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -106,14 +110,21 @@ struct DashboardTests {
 
         // The layout check, in an iframe of the exact size.
         let dom = try Chromium.run(
-            chromium, ["--window-size=\(width + 100),\(height + 200)", "--dump-dom",
-            folder.appendingPathComponent("harness.html").absoluteString])
-        let json = try #require(dom.firstMatch(of: /<pre id="result">([^<]*)<\/pre>/)?.1, "\(dom.suffix(400))")
+            chromium,
+            [
+                "--window-size=\(width + 100),\(height + 200)", "--dump-dom",
+                folder.appendingPathComponent("harness.html").absoluteString,
+            ])
+        let json = try #require(
+            dom.firstMatch(of: /<pre id="result">([^<]*)<\/pre>/)?.1, "\(dom.suffix(400))")
         let result = try JSONDecoder().decode(
             LayoutCheck.Result.self,
-            from: Data(String(json).replacingOccurrences(of: "&quot;", with: "\"")
-                .replacingOccurrences(of: "&amp;", with: "&").replacingOccurrences(of: "&lt;", with: "<")
-                .replacingOccurrences(of: "&gt;", with: ">").utf8))
+            from: Data(
+                String(json).replacingOccurrences(of: "&quot;", with: "\"")
+                    .replacingOccurrences(of: "&amp;", with: "&").replacingOccurrences(
+                        of: "&lt;", with: "<"
+                    )
+                    .replacingOccurrences(of: "&gt;", with: ">").utf8))
         #expect(result.viewport == [width, height])
         #expect(result.problems.isEmpty, "\(result.problems.joined(separator: "\n"))")
         #expect(result.charts.count == 6)
@@ -125,8 +136,11 @@ struct DashboardTests {
         // The screenshot, at the same size.
         let shot = folder.appendingPathComponent("dashboard-\(width)x\(height).png")
         _ = try Chromium.run(
-            chromium, ["--window-size=\(width),\(height)", "--screenshot=\(shot.path)",
-            folder.appendingPathComponent("dashboard.html").absoluteString])
+            chromium,
+            [
+                "--window-size=\(width),\(height)", "--screenshot=\(shot.path)",
+                folder.appendingPathComponent("dashboard.html").absoluteString,
+            ])
         let png = try Data(contentsOf: shot)
         #expect(PNG.size(png) == [width, height])
         #expect(png.count > 20_000, "a near-blank screenshot of \(png.count) bytes")
@@ -144,7 +158,9 @@ struct DashboardTests {
 enum Chromium {
     /// `chromium` on PATH, as Debian installs it.
     static let path: String? = {
-        for folder in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
+        for folder in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(
+            separator: ":")
+        {
             let candidate = "\(folder)/chromium"
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
@@ -157,11 +173,12 @@ enum Chromium {
         process.executableURL = URL(fileURLWithPath: path)
         // No sandbox: tests run as root in CI, where Chromium's sandbox
         // refuses to start; the page is our own file.
-        process.arguments = [
-            "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-            "--no-first-run", "--disable-extensions", "--virtual-time-budget=10000",
-            "--user-data-dir=\(FileManager.default.temporaryDirectory.path)/asth-chromium-profile",
-        ] + arguments
+        process.arguments =
+            [
+                "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                "--no-first-run", "--disable-extensions", "--virtual-time-budget=10000",
+                "--user-data-dir=\(FileManager.default.temporaryDirectory.path)/asth-chromium-profile",
+            ] + arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice

@@ -11,7 +11,8 @@ struct ScratchStore {
         folder = FileManager.default.temporaryDirectory
             .appendingPathComponent("asth-metrics-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        store = try MetricsStore(url: folder.appendingPathComponent("metrics.sqlite"), retention: retention)
+        store = try MetricsStore(
+            url: folder.appendingPathComponent("metrics.sqlite"), retention: retention)
     }
 
     /// Another connection to the same file.

@@ -53,14 +53,19 @@ struct PrometheusTests {
             #expect(sample?.labels["device"] == "cpu")
         }
         let latency = try #require(families["asth_request_duration_seconds"])
-        let count = latency.samples.filter { $0.name.hasSuffix("_count") }.reduce(0) { $0 + $1.value }
+        let count = latency.samples.filter { $0.name.hasSuffix("_count") }.reduce(0) {
+            $0 + $1.value
+        }
         #expect(count == Double(history.replies.count))
         #expect(tokens.samples.contains { $0.labels["persona"] == "q\"uote\\back\nline" })
 
         // No label names a request or a session.
         for family in families.values {
             for sample in family.samples {
-                #expect(Set(sample.labels.keys).isSubset(of: ["persona", "model", "device", "outcome", "le"]))
+                #expect(
+                    Set(sample.labels.keys).isSubset(of: [
+                        "persona", "model", "device", "outcome", "le",
+                    ]))
             }
         }
     }
@@ -127,18 +132,22 @@ enum ExpositionParser {
         var finished = Set<String>()
         var current: String?
         var seen = Set<String>()
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false)
+            .enumerated()
+        {
             let number = index + 1
             func fail(_ reason: String) -> Failure { Failure(line: number, reason: reason) }
             if line.isEmpty { continue }
             if line.hasPrefix("#") {
-                let parts = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: true)
+                let parts = line.split(
+                    separator: " ", maxSplits: 3, omittingEmptySubsequences: true)
                 guard parts.count >= 3, parts[1] == "HELP" || parts[1] == "TYPE" else { continue }
                 let name = String(parts[2])
                 guard isMetricName(name) else { throw fail("bad name \(name)") }
                 if parts[1] == "TYPE" {
                     let type = parts.count > 3 ? String(parts[3]) : ""
-                    guard ["counter", "gauge", "histogram", "summary", "untyped"].contains(type) else {
+                    guard ["counter", "gauge", "histogram", "summary", "untyped"].contains(type)
+                    else {
                         throw fail("bad type \(type)")
                     }
                     guard families[name] == nil || families[name]!.samples.isEmpty,
@@ -194,7 +203,9 @@ enum ExpositionParser {
         for sample in family.samples {
             var labels = sample.labels
             if sample.name == name + "_bucket" {
-                guard let le = labels.removeValue(forKey: "le"), let bound = Double(le.replacingOccurrences(of: "+Inf", with: "inf")) else {
+                guard let le = labels.removeValue(forKey: "le"),
+                    let bound = Double(le.replacingOccurrences(of: "+Inf", with: "inf"))
+                else {
                     throw fail("bucket without a numeric le")
                 }
                 groups[labels, default: []].append((bound, sample.value))
@@ -225,9 +236,13 @@ enum ExpositionParser {
             rest = rest.dropFirst()
             while rest.first != "}" {
                 let label = String(rest.prefix { $0 != "=" })
-                guard isLabelName(label), !label.hasPrefix("__") else { throw fail("bad label \(label)") }
+                guard isLabelName(label), !label.hasPrefix("__") else {
+                    throw fail("bad label \(label)")
+                }
                 rest = rest.dropFirst(label.count)
-                guard rest.hasPrefix("=\"") else { throw fail("label \(label) without a quoted value") }
+                guard rest.hasPrefix("=\"") else {
+                    throw fail("label \(label) without a quoted value")
+                }
                 rest = rest.dropFirst(2)
                 var value = ""
                 while true {
@@ -246,13 +261,17 @@ enum ExpositionParser {
                         value.append(c)
                     }
                 }
-                guard labels.updateValue(value, forKey: label) == nil else { throw fail("label \(label) twice") }
+                guard labels.updateValue(value, forKey: label) == nil else {
+                    throw fail("label \(label) twice")
+                }
                 if rest.first == "," { rest = rest.dropFirst() }
             }
             rest = rest.dropFirst()
         }
         let fields = rest.split(separator: " ", omittingEmptySubsequences: true)
-        guard rest.first == " ", (1...2).contains(fields.count) else { throw fail("expected value [timestamp]") }
+        guard rest.first == " ", (1...2).contains(fields.count) else {
+            throw fail("expected value [timestamp]")
+        }
         guard let value = goFloat(String(fields[0])) else { throw fail("bad value \(fields[0])") }
         if fields.count == 2 && Int64(fields[1]) == nil { throw fail("bad timestamp") }
         return Sample(name: name, labels: labels, value: value)
@@ -272,14 +291,19 @@ enum ExpositionParser {
     }
 
     static func isMetricName(_ name: String) -> Bool {
-        guard let first = name.first, first.isASCII, first.isLetter || first == "_" || first == ":" else {
+        guard let first = name.first, first.isASCII, first.isLetter || first == "_" || first == ":"
+        else {
             return false
         }
-        return name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == ":") }
+        return name.allSatisfy {
+            $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == ":")
+        }
     }
 
     static func isLabelName(_ name: String) -> Bool {
-        guard let first = name.first, first.isASCII, first.isLetter || first == "_" else { return false }
+        guard let first = name.first, first.isASCII, first.isLetter || first == "_" else {
+            return false
+        }
         return name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
     }
 }

@@ -23,8 +23,12 @@ struct RecorderTests {
         // Times are kept as seconds since 1970, which a `Date` (seconds since
         // 2001) converts to and from within a microsecond; the rest is exact.
         let reader = try scratch.reopen()
-        #expect(try reader.replies(limit: 100).map(\.microseconds) == history.replies.map(\.microseconds))
-        #expect(try reader.dispatches(limit: 100_000).map(\.microseconds) == history.dispatches.map(\.microseconds))
+        #expect(
+            try reader.replies(limit: 100).map(\.microseconds)
+                == history.replies.map(\.microseconds))
+        #expect(
+            try reader.dispatches(limit: 100_000).map(\.microseconds)
+                == history.dispatches.map(\.microseconds))
         #expect(recorder.droppedRecords == 0 && recorder.failedRecords == 0)
     }
 
@@ -37,8 +41,10 @@ struct RecorderTests {
 
         // Another connection holds the write lock; the writer takes five
         // records and stalls on it.
-        let blocker = try SQLiteConnection(path: scratch.folder.appendingPathComponent(
-            "metrics.sqlite").path)
+        let blocker = try SQLiteConnection(
+            path: scratch.folder.appendingPathComponent(
+                "metrics.sqlite"
+            ).path)
         try blocker.execute("BEGIN IMMEDIATE")
         for index in 0..<5 {
             recorder.record(reply(time: now, tokens: index + 1, elapsedMs: 100))

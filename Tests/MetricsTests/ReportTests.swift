@@ -26,7 +26,9 @@ struct ReportTests {
     @Test("mean of per-reply rates and overall rate", arguments: cases)
     func rates(_ c: Case) {
         let rows = c.replies.enumerated().map { index, r in
-            reply(time: Date(timeIntervalSince1970: Double(index)), tokens: r.tokens, elapsedMs: r.elapsedMs)
+            reply(
+                time: Date(timeIntervalSince1970: Double(index)), tokens: r.tokens,
+                elapsedMs: r.elapsedMs)
         }
         let averages = Averages(rows: rows)
         #expect(abs(averages.meanEffTokensPerSecond - c.meanRate) < 1e-9)
@@ -60,7 +62,10 @@ struct ReportTests {
 
         let report = try MetricsReport.build(
             store: try scratch.reopen(), scope: .init(),
-            probes: [.init(name: "cpu", detail: "kernels x", computeUnits: "2 of 2 cores", status: "ready")],
+            probes: [
+                .init(
+                    name: "cpu", detail: "kernels x", computeUnits: "2 of 2 cores", status: "ready")
+            ],
             models: ModelStore(home: Home(url: scratch.folder)))
         let text = report.text()
         for section in [
@@ -95,8 +100,9 @@ struct ReportTests {
         #expect(rows.count == 14)
         for title in ["tokens", "dispatches", "elapsed s", "eff tok/s", "tok/s", "Motes"] {
             let range = try #require(String(header).range(of: "  " + title + " "))
-            let end = String(header).distance(
-                from: String(header).startIndex, to: range.upperBound) - 1
+            let end =
+                String(header).distance(
+                    from: String(header).startIndex, to: range.upperBound) - 1
             for row in rows {
                 #expect(row[end - 1] != " " && row[end] == " ", "\(title): \(String(row))")
             }
