@@ -93,12 +93,16 @@ public final class MetricsRecorder: MetricsSink, @unchecked Sendable {
     /// Writes what is queued, then stops the writer. Records after this are
     /// dropped. Safe to call more than once.
     public func close() {
-        condition.withLock {
+        let (lostToQueue, lostToDatabase) = condition.withLock {
             closing = true
             condition.broadcast()
             while !stopped {
                 condition.wait()
             }
+            return (dropped, failed)
+        }
+        if lostToQueue + lostToDatabase > 0 {
+            log.warn("close: records lost", ["dropped": lostToQueue, "failed": lostToDatabase])
         }
     }
 

@@ -163,10 +163,15 @@ extension MetricsReport {
         let summaries = modelNames.map {
             ModelSummary.read(name: $0, models: models, store: store)
         }
+        // One pipeline block per distinct graph, not per model.
+        var pipelines: [PipelineBlock] = []
+        for block in summaries.compactMap(pipeline(of:)) where !pipelines.contains(block) {
+            pipelines.append(block)
+        }
         return MetricsReport(
-            scope: scope, devices: devices, models: summaries,
-            pipeline: summaries.compactMap(pipeline(of:)), session: session, overall: overall,
-            overallLabel: label, replies: recent.map(ReplyLine.init))
+            scope: scope, devices: devices, models: summaries, pipeline: pipelines,
+            session: session, overall: overall, overallLabel: label,
+            replies: recent.map(ReplyLine.init))
     }
 
     /// The device blocks: every probed device, then any other one the
