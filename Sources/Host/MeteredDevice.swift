@@ -19,6 +19,7 @@ final class MeteredDevice: Device {
 
     var name: String { base.name }
     var detail: String { base.detail }
+    var rowsMax: Int { base.rowsMax }
 
     func makeCache(capacity: Int) -> KVCache {
         base.makeCache(capacity: capacity)

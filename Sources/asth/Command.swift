@@ -21,6 +21,7 @@ enum Command {
           ledger balance | history [PERSONA]
           metrics [--persona P] [--since T]  inference report [--json | --prometheus]
           report --html FILE                the metrics dashboard as one HTML page
+          bench [--model M] [--json]        prefill, decode and batch speed (compare with llama.cpp)
           models                            models in the store
           devices                           devices and kernel variants
 
@@ -45,6 +46,7 @@ enum Command {
             case "report": try ReportCommand.run(&arguments)
             case "models": try ModelsCommand.run(&arguments)
             case "devices": try DevicesCommand.run(&arguments)
+            case "bench": try BenchCommand.run(&arguments)
             default: throw UsageError("unknown command '\(name)'; see `asth --help`")
             }
             return 0
