@@ -41,11 +41,17 @@ let package = Package(
         .target(
             name: "Host",
             dependencies: ["Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "Support"]),
+        // Metrics implements the host's `MetricsSink`: it sits above Host so
+        // that Host never learns about storage, and `asth` joins the two.
+        .target(
+            name: "Metrics",
+            dependencies: ["Host", "Inference", "Database", "GGUF", "Ledger", "Support"]),
         .executableTarget(
             name: "asth",
             dependencies: [
-                "Host", "Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "Database", "CEdit",
-                "Support",
+                "Host", "Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "Database",
+                "Metrics",
+                "CEdit", "Support",
             ]),
 
         // Tests: one target per module, plus end-to-end tests through the CLI.
@@ -56,6 +62,9 @@ let package = Package(
             name: "InferenceTests", dependencies: ["Inference", "GGUF", "Tokenizer", "Support"]),
         .testTarget(name: "PersonasTests", dependencies: ["Personas"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Database"]),
+        .testTarget(
+            name: "MetricsTests",
+            dependencies: ["Metrics", "Host", "Inference", "Database", "Support"]),
         // CSQLite: the tests tamper with the ledger file through the C API.
         .testTarget(name: "EndToEndTests", dependencies: ["asth", "CSQLite", "Support"]),
     ],

@@ -23,6 +23,10 @@ public final class ChatSession {
     public let contextTokens: Int
     /// User and assistant turns, oldest first; the system prompt is apart.
     public private(set) var turns: [ChatMessage] = []
+    /// Where dispatch and reply records go; nil keeps none.
+    public let metrics: MetricsSink?
+    /// Names this conversation in the reply records.
+    public let sessionId = UUID().uuidString.lowercased()
 
     private let sequence: TokenSequence
     private var sampler: Sampler
@@ -37,8 +41,12 @@ public final class ChatSession {
         public var droppedTurns: Int
     }
 
-    init(persona: Persona, model: LanguageModel, ledger: Ledger, contextTokens: Int) {
+    init(
+        persona: Persona, model: LanguageModel, ledger: Ledger, contextTokens: Int,
+        metrics: MetricsSink? = nil
+    ) {
         self.persona = persona
+        self.metrics = metrics
         self.model = model
         self.ledger = ledger
         self.contextTokens = min(contextTokens, model.config.contextLength)
@@ -83,12 +91,14 @@ public final class ChatSession {
                 prompt: prompt, maxTokens: maxTokens, produced: &produced.outputTokens,
                 onText: onText)
         } catch {
-            _ = try? settle(usage(of: produced, requestId: requestId))
+            let charge = try? settle(usage(of: produced, requestId: requestId))
+            recordReply(produced, charge: charge, outcome: "error")
             turns.removeLast()
             throw error
         }
         turns.append(ChatMessage(role: .assistant, content: reply))
         let charge = try settle(usage(of: stats, requestId: requestId))
+        recordReply(stats, charge: charge, outcome: stats.stopReason.rawValue)
         log.info(
             "reply",
             [
@@ -122,6 +132,24 @@ public final class ChatSession {
             device: model.device.name, timeout: timeout)
     }
 
+    /// Sends the reply's record to the metrics sink, if there is one.
+    private func recordReply(_ stats: GenerationStats, charge: Charge?, outcome: String) {
+        guard let metrics else { return }
+        var usage = CompletionUsage()
+        usage.promptTokens = stats.promptTokens
+        usage.cachedPromptTokens = stats.cachedPromptTokens
+        usage.completionTokens = stats.outputTokens
+        usage.dispatches = stats.dispatches
+        usage.elapsedMs = stats.elapsed.milliseconds
+        usage.timeToFirstTokenMs = stats.timeToFirstToken.milliseconds
+        usage.microMotes = charge?.amount.rawValue ?? 0
+        usage.stopReason = outcome
+        metrics.record(
+            ReplyRecord(
+                time: Date(), persona: persona.name, session: sessionId, model: model.name,
+                device: model.device.name, usage: usage))
+    }
+
     /// How long a reply's hold lives if the process dies before settling it,
     /// unless `ASTH_HOLD_TIMEOUT_MS` says otherwise.
     static let holdTimeoutDefault = Duration.seconds(600)
@@ -151,7 +179,10 @@ public final class ChatSession {
     ) throws -> (String, GenerationStats) {
         var decoder = StreamDecoder(tokenizer: model.tokenizer)
         var reply = ""
-        let stats = try Generator(device: model.device).generate(
+        let device = metrics.map {
+            MeteredDevice(base: model.device, model: model.name, sink: $0)
+        }
+        let stats = try Generator(device: device ?? model.device).generate(
             prompt: prompt, on: sequence, maxTokens: maxTokens, sampler: &sampler,
             stopIDs: model.stopIDs
         ) { id in

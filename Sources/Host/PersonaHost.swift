@@ -14,6 +14,8 @@ public final class PersonaHost: @unchecked Sendable {
     public let store: ModelStore
     /// Threads for the CPU device; nil takes every core.
     public let threads: Int?
+    /// Where conversations send their metrics records; nil keeps none.
+    public let metrics: MetricsSink?
 
     /// Loaded models by resolved file path. Guarded by `lock`.
     private var models: [String: LanguageModel] = [:]
@@ -22,10 +24,11 @@ public final class PersonaHost: @unchecked Sendable {
     private let lock = NSLock()
     private let log = Log("host")
 
-    public init(home: Home, threads: Int? = nil) {
+    public init(home: Home, threads: Int? = nil, metrics: MetricsSink? = nil) {
         self.home = home
         self.store = ModelStore(home: home)
         self.threads = threads
+        self.metrics = metrics
     }
 
     /// The model a `--model` argument or a persona names, loaded on first use.
@@ -67,7 +70,8 @@ public final class PersonaHost: @unchecked Sendable {
             allowance: MicroMotes(persona.economy.allowanceMicroMotes),
             periodSeconds: persona.economy.refillPeriod.seconds)
         return ChatSession(
-            persona: persona, model: model, ledger: ledger, contextTokens: contextTokens)
+            persona: persona, model: model, ledger: ledger, contextTokens: contextTokens,
+            metrics: metrics)
     }
 }
 

@@ -28,6 +28,8 @@ enum Command {
           ledger checkpoint                 a signed note of the ledger's size and head
                                             [--out FILE]
           ledger export --csv|--json        every transfer with its usage [--out FILE]
+          metrics [--persona P] [--since T]  inference report [--json | --prometheus]
+          report --html FILE                the metrics dashboard as one HTML page
           bench [--model M] [--json]        prefill, decode and batch speed (compare with llama.cpp)
           models                            models in the store
           devices                           devices and kernel variants
@@ -50,6 +52,8 @@ enum Command {
             case "tokenize": try TokenizeCommand.run(&arguments)
             case "personas": try PersonasCommand.run(&arguments)
             case "ledger": try LedgerCommand.run(&arguments)
+            case "metrics": try MetricsCommand.run(&arguments)
+            case "report": try ReportCommand.run(&arguments)
             case "models": try ModelsCommand.run(&arguments)
             case "devices": try DevicesCommand.run(&arguments)
             case "bench": try BenchCommand.run(&arguments)
@@ -96,8 +100,8 @@ struct Context {
         threads = try arguments.number("--threads", in: 1...256)
     }
 
-    func host() -> PersonaHost {
-        PersonaHost(home: home, threads: threads)
+    func host(metrics: MetricsSink? = nil) -> PersonaHost {
+        PersonaHost(home: home, threads: threads, metrics: metrics)
     }
 
     /// The persona catalog: `--personas DIR`, else the standard folders.

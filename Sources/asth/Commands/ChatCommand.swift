@@ -23,7 +23,9 @@ enum ChatCommand {
         if interactive {
             StatusLine.note("loading \(persona.model) for \(persona.name)…")
         }
-        let session = try context.host().chat(with: persona)
+        let recorder = MetricsCommand.recorder(home: context.home)
+        defer { recorder?.close() }
+        let session = try context.host(metrics: recorder).chat(with: persona)
         Interrupt.install()
         if interactive {
             StatusLine.note(
