@@ -36,7 +36,12 @@ struct BatchingTests {
         let alone = try prompts.map { try decodeAlone($0, device: model.device()) }
         let together = try decodeTogether(prompts, device: model.device())
 
-        #expect(together == alone)
+        if Self.orderDependsOnBatch(type) {
+            #expect(together.map(\.tokens) == alone.map(\.tokens))
+            #expect(Self.close(together.flatMap(\.logits), alone.flatMap(\.logits)))
+        } else {
+            #expect(together == alone)
+        }
         let distinct = Set(alone.map(\.tokens))
         #expect(distinct.count > 1, "the prompts should not all decode alike")
     }
@@ -58,7 +63,31 @@ struct BatchingTests {
             singles.append(try device.dispatch([row]).copy(0))
         }
 
-        #expect(chunked == singles)
+        if Self.orderDependsOnBatch(type) {
+            #expect(Self.close(chunked, singles))
+        } else {
+            #expect(chunked == singles)
+        }
+    }
+
+    /// F32 and F16 weights: llama.cpp sums their products in one order for a
+    /// single row and in another (llamafile's tiles) for a batch, and the
+    /// kernels reproduce both (Kernels/CPU/NUMERICS.md), so batching changes
+    /// the last bits. Quantized weights keep one order and stay bit-identical.
+    static func orderDependsOnBatch(_ type: GGMLType) -> Bool {
+        type == .f32 || type == .f16
+    }
+
+    /// Equal within 1e-3 of the largest magnitude. Reassociation alone moves
+    /// a sum by ~1e-7, but attention rounds q and its probabilities to fp16
+    /// (2^-11 relative steps), and a value that lands on the other side of
+    /// a rounding boundary carries that step on; measured worst: 2.4e-4.
+    static func close(_ a: [[Float]], _ b: [[Float]]) -> Bool {
+        guard a.count == b.count else { return false }
+        let scale = a.joined().map(abs).max() ?? 1
+        return zip(a, b).allSatisfy { x, y in
+            x.count == y.count && zip(x, y).allSatisfy { abs($0 - $1) <= 1e-3 * max(scale, 1) }
+        }
     }
 
     /// A cache first holds other tokens at the same positions, then is cut
