@@ -40,6 +40,33 @@ let weightTypes = [ASTH_TYPE_Q4_0, ASTH_TYPE_Q4_1, ASTH_TYPE_Q8_0, ASTH_TYPE_F16
         }
     }
 
+    /// Shapes that cross the SIMD driver's chunking: more than 32 and 256
+    /// blocks per row, more than 32 batch rows, both paths (few and many
+    /// batch rows).
+    static let chunkShapes: [(nBatch: Int, nIn: Int)] = [
+        (1, 8256), (3, 8256), (2, 1536), (5, 1536), (40, 1536), (33, 64),
+    ]
+
+    @Test(arguments: supportedVariants, [ASTH_TYPE_Q4_0, ASTH_TYPE_Q4_1, ASTH_TYPE_Q8_0])
+    func matchesReferenceAcrossChunks(variant: asth_variant, type: asth_type) {
+        var rng = SeededGenerator(seed: 200 + UInt64(type.rawValue))
+        for (nBatch, nIn) in Self.chunkShapes {
+            let problem = MatmulProblem(type: type, nIn: nIn, nOut: 21, nBatch: nBatch, using: &rng)
+            let rows = 1..<20
+            let got = problem.run(kernels(variant), rows: rows)
+            for b in 0..<nBatch {
+                for r in rows {
+                    let exact = problem.reference(row: r, batch: b)
+                    let bound = matmulRelativeErrorMax * exact.magnitude + 1e-30
+                    let value = Double(got[b * problem.outStride + r])
+                    #expect(
+                        abs(value - exact.value) <= bound,
+                        "\(variant) n_batch=\(nBatch) n_in=\(nIn)")
+                }
+            }
+        }
+    }
+
     /// Integer-valued blocks (d = 1, x = q) make every product exact.
     @Test(arguments: supportedVariants, [ASTH_TYPE_Q4_0, ASTH_TYPE_Q4_1, ASTH_TYPE_Q8_0])
     func isExactOnIntegerBlocks(variant: asth_variant, type: asth_type) {
@@ -161,31 +188,26 @@ struct MatmulProblem {
         let xb = x + b * q8aBlockBytes
         let dx = Double(xb.loadUnaligned(as: Float.self))
         let sx = Double(xb.loadUnaligned(fromByteOffset: 4, as: Float.self))
-        let qx = (0..<32).map { Int(xb.loadUnaligned(fromByteOffset: 8 + $0, as: Int8.self)) }
-
-        let blockBytes = rowBytes / (nIn / 32)
-        let wb = w + b * blockBytes
+        let wb = w + b * (rowBytes / (nIn / 32))
         let dw = Double(f16Value(wb.loadUnaligned(as: UInt16.self)))
-        var mw = 0.0
-        let qw: [Int]
-        switch type {
-        case ASTH_TYPE_Q8_0:
-            qw = (0..<32).map { Int(wb.loadUnaligned(fromByteOffset: 2 + $0, as: Int8.self)) }
-        default:
-            let offset = type == ASTH_TYPE_Q4_1 ? 4 : 2
-            let bytes = (0..<16).map { Int(wb.load(fromByteOffset: offset + $0, as: UInt8.self)) }
-            let bias = type == ASTH_TYPE_Q4_1 ? 0 : 8
-            qw = bytes.map { ($0 & 15) - bias } + bytes.map { ($0 >> 4) - bias }
-            if type == ASTH_TYPE_Q4_1 {
-                mw = Double(f16Value(wb.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
+        let hasMin = type == ASTH_TYPE_Q4_1
+        let mw = hasMin ? Double(f16Value(wb.loadUnaligned(fromByteOffset: 2, as: UInt16.self))) : 0
+
+        var sum = 0
+        var sumAbs = 0
+        for j in 0..<32 {
+            let qx = Int(xb.loadUnaligned(fromByteOffset: 8 + j, as: Int8.self))
+            let qw: Int
+            if type == ASTH_TYPE_Q8_0 {
+                qw = Int(wb.loadUnaligned(fromByteOffset: 2 + j, as: Int8.self))
+            } else {
+                let byte = Int(wb.load(fromByteOffset: (hasMin ? 4 : 2) + j % 16, as: UInt8.self))
+                qw = (j < 16 ? byte & 15 : byte >> 4) - (hasMin ? 0 : 8)
             }
+            sum += qw * qx
+            sumAbs += abs(qw * qx)
         }
-        let sum = zip(qw, qx).map(*).reduce(0, +)
-        let sumAbs = zip(qw, qx).map { abs($0 * $1) }.reduce(0, +)
-        return (
-            dw * dx * Double(sum) + mw * sx,
-            abs(dw * dx) * Double(sumAbs) + abs(mw * sx)
-        )
+        return (dw * dx * Double(sum) + mw * sx, abs(dw * dx) * Double(sumAbs) + abs(mw * sx))
     }
 }
 
