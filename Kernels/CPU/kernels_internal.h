@@ -187,13 +187,22 @@ void asth_avx2_matmul(asth_type type, const void *w, int64_t n_in, int64_t row_b
 void asth_avx2_matmul_float(asth_type type, const void *w, int64_t n_in, int64_t row_begin,
                             int64_t row_end, const void *x, int64_t x_stride_bytes,
                             int64_t n_batch, float *out, int64_t out_stride);
-void asth_avx2_rmsnorm(const float *x, const float *w, float *out, int64_t n, float eps);
 void asth_avx2_silu_mul(const float *g, const float *u, float *out, int64_t n);
 void asth_avx2_softmax(float *x, int64_t n);
 void asth_avx2_attention_head(const float *q, const asth_f16 *k, const asth_f16 *v,
                               int64_t kv_stride, int64_t n_pos, int64_t head_dim, float scale,
                               float *scratch, float *out);
+void asth_avx2_attention_head_batched(const float *q, const asth_f16 *k, const asth_f16 *v,
+                                      int64_t kv_stride, int64_t n_pos, int64_t head_dim,
+                                      float scale, float *scratch, float *out);
 void asth_avx2_f32_to_f16_row(const float *x, asth_f16 *y, int64_t n);
+
+/* Softmax pieces the attention kernels share (ops_avx2.c): the largest of
+ * n floats, asth_scalar_softmax_exp's exponentials and double sum, and
+ * x[i] *= scale. */
+float asth_avx2_max(const float *x, int64_t n);
+double asth_avx2_softmax_exp(float *x, int64_t n, float max, int pad_tail);
+void asth_avx2_scale(float *x, int64_t n, float scale);
 
 void asth_avx512_matmul(asth_type type, const void *w, int64_t n_in, int64_t row_begin,
                         int64_t row_end, const void *x, int64_t x_stride_bytes,
@@ -202,113 +211,5 @@ void asth_avx512_matmul_float(asth_type type, const void *w, int64_t n_in, int64
                               int64_t row_end, const void *x, int64_t x_stride_bytes,
                               int64_t n_batch, float *out, int64_t out_stride);
 #endif
-
-/* ---- Quantized matmul driver (matmul_driver.c) ---------------------------- */
-
-/* Blocks per chunk of the inner dimension: the scratch path repacks at
- * most ASTH_SCRATCH_BLOCKS_MAX at once (20 KiB of scratch); the fused
- * path, with no scratch, takes whole rows up to ASTH_CHUNK_BLOCKS_MAX. */
-#define ASTH_SCRATCH_BLOCKS_MAX 32
-#define ASTH_CHUNK_BLOCKS_MAX 256
-
-/* Largest repacked panel, bytes per block: 16 rows × 32 quants, plus
- * 16 scales and 16 minimums as floats. */
-#define ASTH_PANEL_BYTES_MAX (16 * 32 + 2 * 16 * 4)
-
-/* One quantized matmul: weights in ggml blocks, activations in q8a. */
-typedef struct {
-    asth_type type;
-    const char *w;          /* row 0 of the weight matrix */
-    size_t row_bytes;       /* bytes per weight row */
-    size_t block_bytes;     /* bytes per weight block */
-    int64_t n_blocks;       /* blocks per row */
-    int64_t row_end;        /* rows past this are not read */
-    const char *x;          /* batch row 0: n_blocks asth_block_q8a */
-    int64_t x_stride_bytes; /* between batch rows */
-    float *out;             /* out[c * out_stride + r] */
-    int64_t out_stride;
-} asth_quant_matmul;
-
-/* Σq_x of block b of batch row c: sums[c * ASTH_CHUNK_BLOCKS_MAX + b],
- * relative to the chunk's first block and batch row. */
-typedef const int16_t *asth_block_sums;
-
-/* A variant's kernels for one weight type. */
-typedef struct {
-    int panel_rows;         /* weight rows per repacked panel */
-    int col_tile;           /* batch rows compute takes at once, at most */
-    bool needs_sums;        /* whether kernels read the Σq_x table */
-
-    /* Repacks rows [row0, row0 + n_rows) over blocks [block0, block0 +
-     * n_blocks) into scratch; rows past n_rows repeat the last one. */
-    void (*repack)(const asth_quant_matmul *m, int64_t row0, int n_rows, int64_t block0,
-                   int n_blocks, void *scratch);
-
-    /* Writes (or adds to, when accumulate) out for the panel's rows and
-     * batch rows [col0, col0 + n_cols). */
-    void (*compute)(const asth_quant_matmul *m, const void *scratch, int64_t row0,
-                    int n_rows, int64_t block0, int n_blocks, int64_t col0, int n_cols,
-                    asth_block_sums sums, bool accumulate);
-
-    /* Up to fused_cols batch rows: repack and compute block by block in
-     * registers, skipping scratch; arguments as for compute. */
-    int fused_cols;
-    void (*fused)(const asth_quant_matmul *m, int64_t row0, int n_rows, int64_t block0,
-                  int n_blocks, int64_t col0, int n_cols, asth_block_sums sums,
-                  bool accumulate);
-} asth_quant_kernels;
-
-/* Runs rows [row_begin, row_end) × batch rows [0, n_batch) with k. */
-void asth_quant_matmul_run(const asth_quant_kernels *k, asth_quant_matmul *m,
-                           int64_t row_begin, int64_t row_end, int64_t n_batch);
-
-/*
- * Prefetches step `step` of n_steps of the panel after the one at row0:
- * its rows over blocks [block0, block0 + n_blocks), spread evenly so the
- * panel arrives while this one is computed. A panel reads its rows as 8
- * or 16 interleaved streams, more than the hardware prefetchers follow.
- */
-static inline void asth_prefetch_next_panel(const asth_quant_matmul *m, int64_t row0,
-                                            int panel_rows, int64_t block0, int n_blocks,
-                                            int step) {
-    int64_t next = row0 + panel_rows;
-    int64_t n_rows = m->row_end - next < panel_rows ? m->row_end - next : panel_rows;
-    if (n_rows <= 0) return;
-    size_t span = (size_t)n_blocks * m->block_bytes;
-    const char *base = m->w + next * m->row_bytes + block0 * m->block_bytes;
-
-    /* Whole rows are one contiguous range; chunks are one range per row. */
-    size_t total = span == m->row_bytes ? (size_t)n_rows * span : span;
-    size_t share = (total + (size_t)n_blocks - 1) / (size_t)n_blocks;
-    size_t end = (size_t)(step + 1) * share < total ? (size_t)(step + 1) * share : total;
-    for (size_t offset = (size_t)step * share; offset < end; offset += 64) {
-        if (span == m->row_bytes) {
-            __builtin_prefetch(base + offset);
-        } else {
-            for (int64_t r = 0; r < n_rows; r++) __builtin_prefetch(base + r * m->row_bytes + offset);
-        }
-    }
-}
-
-/* Describes a quantized matmul call, or returns false for float types. */
-static inline bool asth_quant_matmul_init(asth_quant_matmul *m, asth_type type,
-                                          const void *w, int64_t n_in, const void *x,
-                                          int64_t x_stride_bytes, float *out,
-                                          int64_t out_stride) {
-    if (type != ASTH_TYPE_Q4_0 && type != ASTH_TYPE_Q4_1 && type != ASTH_TYPE_Q8_0) {
-        return false;
-    }
-    m->type = type;
-    m->w = w;
-    m->row_bytes = asth_row_bytes(type, n_in);
-    m->n_blocks = n_in / ASTH_QK;
-    m->block_bytes = m->row_bytes / (size_t)(m->n_blocks > 0 ? m->n_blocks : 1);
-    m->row_end = 0;
-    m->x = x;
-    m->x_stride_bytes = x_stride_bytes;
-    m->out = out;
-    m->out_stride = out_stride;
-    return true;
-}
 
 #endif /* ASTH_KERNELS_INTERNAL_H */

@@ -8,10 +8,12 @@ let matmulRelativeErrorMax = 1e-5
 /// The weight types asth_matmul takes.
 let weightTypes = [ASTH_TYPE_Q4_0, ASTH_TYPE_Q4_1, ASTH_TYPE_Q8_0, ASTH_TYPE_F16, ASTH_TYPE_F32]
 
-/// asth_matmul against an exact (double) reference and the scalar variant.
+/// asth_matmul: the scalar reference against an exact (double) reference,
+/// every variant against the scalar reference bit for bit.
 @Suite struct MatmulTests {
     /// n_batch 1...17 over odd row ranges, padded strides, several widths;
-    /// outputs outside the rows asked for stay untouched.
+    /// outputs outside the rows asked for stay untouched; every output has
+    /// the scalar reference's bits.
     @Test(arguments: supportedVariants, weightTypes)
     func matchesReference(variant: asth_variant, type: asth_type) {
         var rng = SeededGenerator(seed: 100 + UInt64(type.rawValue))
@@ -34,35 +36,56 @@ let weightTypes = [ASTH_TYPE_Q4_0, ASTH_TYPE_Q4_1, ASTH_TYPE_Q8_0, ASTH_TYPE_F16
                     let exact = problem.reference(row: r, batch: b)
                     let bound = matmulRelativeErrorMax * exact.magnitude + 1e-30
                     #expect(abs(Double(expected[index]) - exact.value) <= bound, "\(label)")
-                    #expect(abs(Double(got[index]) - Double(expected[index])) <= bound, "\(label)")
+                    #expect(got[index].bitPattern == expected[index].bitPattern, "\(label) r=\(r)")
                 }
             }
         }
     }
 
-    /// Shapes that cross the SIMD driver's chunking: more than 32 and 256
-    /// blocks per row, more than 32 batch rows, both paths (few and many
-    /// batch rows).
-    static let chunkShapes: [(nBatch: Int, nIn: Int)] = [
-        (1, 8256), (3, 8256), (2, 1536), (5, 1536), (40, 1536), (33, 64),
+    /// Shapes that cross the SIMD kernels' tiling: long rows (257 blocks),
+    /// batches of every tile path (1, 2, 3 and many batch rows, remainders
+    /// of tiles), more than one pass of 64 batch rows.
+    static let tileShapes: [(nBatch: Int, nIn: Int)] = [
+        (1, 8224), (2, 8224), (3, 1536), (4, 1536), (7, 576), (40, 1536), (67, 64), (130, 96),
     ]
 
     @Test(arguments: supportedVariants, [ASTH_TYPE_Q4_0, ASTH_TYPE_Q4_1, ASTH_TYPE_Q8_0])
-    func matchesReferenceAcrossChunks(variant: asth_variant, type: asth_type) {
+    func matchesScalarAcrossTiles(variant: asth_variant, type: asth_type) {
         var rng = SeededGenerator(seed: 200 + UInt64(type.rawValue))
-        for (nBatch, nIn) in Self.chunkShapes {
+        for (nBatch, nIn) in Self.tileShapes {
             let problem = MatmulProblem(type: type, nIn: nIn, nOut: 21, nBatch: nBatch, using: &rng)
             let rows = 1..<20
             let got = problem.run(kernels(variant), rows: rows)
+            let expected = problem.run(scalar, rows: rows)
+            let label = "\(variant) \(type) n_batch=\(nBatch) n_in=\(nIn)"
+            #expect(bitDifferences(got, expected) == 0, "\(label)")
             for b in 0..<nBatch {
                 for r in rows {
                     let exact = problem.reference(row: r, batch: b)
                     let bound = matmulRelativeErrorMax * exact.magnitude + 1e-30
-                    let value = Double(got[b * problem.outStride + r])
-                    #expect(
-                        abs(value - exact.value) <= bound,
-                        "\(variant) n_batch=\(nBatch) n_in=\(nIn)")
+                    let value = Double(expected[b * problem.outStride + r])
+                    #expect(abs(value - exact.value) <= bound, "\(label)")
                 }
+            }
+        }
+    }
+
+    /// Float weights at widths around the vec order's steps of 64 and the
+    /// tile order's 16 lanes, with tails of every length class (F32 fuses
+    /// only the last tail % 8 products), one and several batch rows.
+    @Test(arguments: supportedVariants, [ASTH_TYPE_F16, ASTH_TYPE_F32])
+    func floatWidthsMatchScalar(variant: asth_variant, type: asth_type) {
+        var rng = SeededGenerator(seed: 300 + UInt64(type.rawValue))
+        let widths = [1, 7, 8, 9, 15, 16, 17, 48, 63, 64, 65, 72, 100, 128, 135, 192, 200, 576]
+        for nIn in widths {
+            for nBatch in [1, 2, 3, 6] {
+                let problem = MatmulProblem(
+                    type: type, nIn: nIn, nOut: 11, nBatch: nBatch, using: &rng)
+                let got = problem.run(kernels(variant), rows: 0..<11)
+                let expected = problem.run(scalar, rows: 0..<11)
+                #expect(
+                    bitDifferences(got, expected) == 0,
+                    "\(variant) \(type) n_in=\(nIn) n_batch=\(nBatch)")
             }
         }
     }
