@@ -187,13 +187,22 @@ void asth_avx2_matmul(asth_type type, const void *w, int64_t n_in, int64_t row_b
 void asth_avx2_matmul_float(asth_type type, const void *w, int64_t n_in, int64_t row_begin,
                             int64_t row_end, const void *x, int64_t x_stride_bytes,
                             int64_t n_batch, float *out, int64_t out_stride);
-void asth_avx2_rmsnorm(const float *x, const float *w, float *out, int64_t n, float eps);
 void asth_avx2_silu_mul(const float *g, const float *u, float *out, int64_t n);
 void asth_avx2_softmax(float *x, int64_t n);
 void asth_avx2_attention_head(const float *q, const asth_f16 *k, const asth_f16 *v,
                               int64_t kv_stride, int64_t n_pos, int64_t head_dim, float scale,
                               float *scratch, float *out);
+void asth_avx2_attention_head_batched(const float *q, const asth_f16 *k, const asth_f16 *v,
+                                      int64_t kv_stride, int64_t n_pos, int64_t head_dim,
+                                      float scale, float *scratch, float *out);
 void asth_avx2_f32_to_f16_row(const float *x, asth_f16 *y, int64_t n);
+
+/* Softmax pieces the attention kernels share (ops_avx2.c): the largest of
+ * n floats, asth_scalar_softmax_exp's exponentials and double sum, and
+ * x[i] *= scale. */
+float asth_avx2_max(const float *x, int64_t n);
+double asth_avx2_softmax_exp(float *x, int64_t n, float max, int pad_tail);
+void asth_avx2_scale(float *x, int64_t n, float scale);
 
 void asth_avx512_matmul(asth_type type, const void *w, int64_t n_in, int64_t row_begin,
                         int64_t row_end, const void *x, int64_t x_stride_bytes,
@@ -202,70 +211,5 @@ void asth_avx512_matmul_float(asth_type type, const void *w, int64_t n_in, int64
                               int64_t row_end, const void *x, int64_t x_stride_bytes,
                               int64_t n_batch, float *out, int64_t out_stride);
 #endif
-
-/* ---- Quantized matmul driver (matmul_driver.c) ---------------------------- */
-
-/* Blocks per chunk of the inner dimension the driver hands to kernels. */
-#define ASTH_DRIVER_BLOCKS_MAX 32
-
-/* Largest repacked panel, bytes per block: 16 rows × 32 quants, plus
- * 16 scales and 16 minimums as floats. */
-#define ASTH_PANEL_BYTES_MAX (16 * 32 + 2 * 16 * 4)
-
-/* One quantized matmul: weights in ggml blocks, activations in q8a. */
-typedef struct {
-    asth_type type;
-    const char *w;          /* row 0 of the weight matrix */
-    size_t row_bytes;       /* bytes per weight row */
-    size_t block_bytes;     /* bytes per weight block */
-    int64_t n_blocks;       /* blocks per row */
-    const char *x;          /* batch row 0: n_blocks asth_block_q8a */
-    int64_t x_stride_bytes; /* between batch rows */
-    float *out;             /* out[c * out_stride + r] */
-    int64_t out_stride;
-} asth_quant_matmul;
-
-/* A variant's kernels for one weight type. */
-typedef struct {
-    int panel_rows;         /* weight rows per repacked panel */
-    int col_tile;           /* batch rows compute takes at once, at most */
-    int32_t bias_offset;    /* compute subtracts bias_offset·Σq_x per block; 0: none */
-
-    /* Repacks rows [row0, row0 + n_rows) over blocks [block0, block0 +
-     * n_blocks) into scratch; rows past n_rows repeat the last one. */
-    void (*repack)(const asth_quant_matmul *m, int64_t row0, int n_rows, int64_t block0,
-                   int n_blocks, void *scratch);
-
-    /* Writes (or adds to, when accumulate) out for the panel's rows and
-     * batch rows [col0, col0 + n_cols); bias[c * ASTH_DRIVER_BLOCKS_MAX +
-     * b] holds bias_offset·Σq_x of batch row col0 + c, block block0 + b. */
-    void (*compute)(const asth_quant_matmul *m, const void *scratch, int64_t row0,
-                    int n_rows, int64_t block0, int n_blocks, int64_t col0, int n_cols,
-                    const int32_t *bias, bool accumulate);
-} asth_quant_kernels;
-
-/* Runs rows [row_begin, row_end) × batch rows [0, n_batch) with k. */
-void asth_quant_matmul_run(const asth_quant_kernels *k, const asth_quant_matmul *m,
-                           int64_t row_begin, int64_t row_end, int64_t n_batch);
-
-/* Describes a quantized matmul call, or returns false for float types. */
-static inline bool asth_quant_matmul_init(asth_quant_matmul *m, asth_type type,
-                                          const void *w, int64_t n_in, const void *x,
-                                          int64_t x_stride_bytes, float *out,
-                                          int64_t out_stride) {
-    if (type != ASTH_TYPE_Q4_0 && type != ASTH_TYPE_Q4_1 && type != ASTH_TYPE_Q8_0) {
-        return false;
-    }
-    m->type = type;
-    m->w = w;
-    m->row_bytes = asth_row_bytes(type, n_in);
-    m->n_blocks = n_in / ASTH_QK;
-    m->block_bytes = m->row_bytes / (size_t)(m->n_blocks > 0 ? m->n_blocks : 1);
-    m->x = x;
-    m->x_stride_bytes = x_stride_bytes;
-    m->out = out;
-    m->out_stride = out_stride;
-    return true;
-}
 
 #endif /* ASTH_KERNELS_INTERNAL_H */

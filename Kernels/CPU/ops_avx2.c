@@ -1,10 +1,11 @@
 /*
  * AVX2+FMA element-wise ops, activation quantization and fp16 rows.
  *
- * The quantizer is ggml's AVX2 quantize_row_q8_0/q8_1 step for step, so
- * it writes the scalar reference's bytes exactly. rmsnorm keeps the
- * reference's double sum of float squares and its two separate products;
- * softmax and silu use asth_exp8, within 2 ulp of expf.
+ * Each computes exactly what the scalar reference computes: the quantizer
+ * is ggml's AVX2 quantize_row_q8_0/q8_1 step for step, and softmax and
+ * silu take ggml's AVX-512 exp (asth_ggml_exp8) where the reference takes
+ * asth_ggml_expf, libm's expf where it does. rmsnorm has no variant: its
+ * double sum runs in index order, one add after another, in any variant.
  */
 #include "kernels_internal.h"
 
@@ -34,10 +35,13 @@ ASTH_AVX2 void asth_avx2_quantize_row_q8a(const float *x, asth_block_q8a *y, int
         __m256i q[4];
         for (int i = 0; i < 4; i++) {
             __m256 scaled = _mm256_mul_ps(v[i], _mm256_set1_ps(id));
-            q[i] = _mm256_cvtps_epi32(_mm256_round_ps(scaled, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            __m256 rounded =
+                _mm256_round_ps(scaled, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            q[i] = _mm256_cvtps_epi32(rounded);
         }
         __m256i sum8 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-        __m128i sum4 = _mm_add_epi32(_mm256_castsi256_si128(sum8), _mm256_extracti128_si256(sum8, 1));
+        __m128i sum4 =
+            _mm_add_epi32(_mm256_castsi256_si128(sum8), _mm256_extracti128_si256(sum8, 1));
         sum4 = _mm_add_epi32(sum4, _mm_unpackhi_epi64(sum4, sum4));
         sum4 = _mm_add_epi32(sum4, _mm_shuffle_epi32(sum4, 1));
         int32_t sum = _mm_cvtsi128_si32(sum4);
@@ -62,82 +66,96 @@ ASTH_AVX2 void asth_avx2_f32_to_f16_row(const float *x, asth_f16 *y, int64_t n) 
     for (; i < n; i++) y[i] = asth_f32_to_f16_bits(x[i]);
 }
 
-/* Σ x[i]² with squares rounded to float and summed in double. */
-static ASTH_AVX2 double sum_squares(const float *x, int64_t n) {
-    __m256d low = _mm256_setzero_pd();
-    __m256d high = _mm256_setzero_pd();
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        __m256 squares = _mm256_mul_ps(v, v);
-        low = _mm256_add_pd(low, _mm256_cvtps_pd(_mm256_castps256_ps128(squares)));
-        high = _mm256_add_pd(high, _mm256_cvtps_pd(_mm256_extractf128_ps(squares, 1)));
-    }
-    double lanes[4];
-    _mm256_storeu_pd(lanes, _mm256_add_pd(low, high));
-    double sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
-    for (; i < n; i++) sum += (double)(x[i] * x[i]);
-    return sum;
-}
-
-ASTH_AVX2 void asth_avx2_rmsnorm(const float *x, const float *w, float *out, int64_t n, float eps) {
-    float mean = (float)(sum_squares(x, n) / (double)n);
-    float scale = 1.0f / sqrtf(mean + eps);
-    __m256 scale8 = _mm256_set1_ps(scale);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 scaled = _mm256_mul_ps(_mm256_loadu_ps(x + i), scale8);
-        _mm256_storeu_ps(out + i, _mm256_mul_ps(scaled, _mm256_loadu_ps(w + i)));
-    }
-    for (; i < n; i++) out[i] = (x[i] * scale) * w[i];
-}
-
+/*
+ * asth_scalar_silu_mul lane for lane: whole groups of 16 from the row's
+ * start take ggml's vector exp, x / (1 + e^(0 − x)) · u; the tail takes
+ * libm's expf, as ggml's scalar tail does.
+ */
 ASTH_AVX2 void asth_avx2_silu_mul(const float *g, const float *u, float *out, int64_t n) {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    const __m256 sign_bit = _mm256_set1_ps(-0.0f);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 gv = _mm256_loadu_ps(g + i);
-        __m256 e = asth_exp8(_mm256_xor_ps(gv, sign_bit));
-        __m256 silu = _mm256_div_ps(gv, _mm256_add_ps(one, e));
+    int64_t n_vector = n - n % ASTH_LANES_16;
+    for (int64_t i = 0; i < n_vector; i += ASTH_LANES_8) {
+        __m256 x = _mm256_loadu_ps(g + i);
+        __m256 e = asth_ggml_exp8(_mm256_sub_ps(_mm256_setzero_ps(), x));
+        __m256 silu = _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
         _mm256_storeu_ps(out + i, _mm256_mul_ps(silu, _mm256_loadu_ps(u + i)));
     }
-    for (; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    for (int64_t i = n_vector; i < n; i++) {
+        float silu = g[i] / (1.0f + expf(-g[i]));
+        out[i] = silu * u[i];
+    }
 }
 
-ASTH_AVX2 void asth_avx2_softmax(float *x, int64_t n) {
-    /* The maximum, exactly. */
+/* The largest of n floats (max is exact, so the order does not matter). */
+ASTH_AVX2 float asth_avx2_max(const float *x, int64_t n) {
     __m256 max8 = _mm256_set1_ps(-INFINITY);
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) max8 = _mm256_max_ps(max8, _mm256_loadu_ps(x + i));
-    float lanes[8];
+    for (; i + ASTH_LANES_8 <= n; i += ASTH_LANES_8) {
+        max8 = _mm256_max_ps(max8, _mm256_loadu_ps(x + i));
+    }
+    float lanes[ASTH_LANES_8];
     _mm256_storeu_ps(lanes, max8);
     float max = -INFINITY;
-    for (int l = 0; l < 8; l++) max = fmaxf(max, lanes[l]);
+    for (int l = 0; l < ASTH_LANES_8; l++) max = fmaxf(max, lanes[l]);
     for (; i < n; i++) max = fmaxf(max, x[i]);
+    return max;
+}
 
-    /* Exponentials, summed in double as the reference does. */
-    __m256d sum4 = _mm256_setzero_pd();
-    for (i = 0; i + 8 <= n; i += 8) {
-        __m256 e = asth_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(max)));
-        _mm256_storeu_ps(x + i, e);
-        sum4 = _mm256_add_pd(sum4, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
-        sum4 = _mm256_add_pd(sum4, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+/*
+ * asth_scalar_softmax_exp lane for lane: e^(x − max) in place, whole groups
+ * of 16 with ggml's vector exp, each group summed in the tree of 16 and
+ * added to a double; with pad_tail the last partial group is one more
+ * group whose missing lanes are zero, else the tail takes libm's expf.
+ */
+ASTH_AVX2 double asth_avx2_softmax_exp(float *x, int64_t n, float max, int pad_tail) {
+    const __m256 max8 = _mm256_set1_ps(max);
+    double sum = 0.0;
+    int64_t i = 0;
+    for (; i + ASTH_LANES_16 <= n; i += ASTH_LANES_16) {
+        __m256 low = asth_ggml_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), max8));
+        __m256 high = asth_ggml_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), max8));
+        _mm256_storeu_ps(x + i, low);
+        _mm256_storeu_ps(x + i + 8, high);
+        sum += (double)asth_hsum16(low, high);
     }
-    double sums[4];
-    _mm256_storeu_pd(sums, sum4);
-    double sum = (sums[0] + sums[1]) + (sums[2] + sums[3]);
+    if (pad_tail && i < n) {
+        /* The group's live lanes through a zero-padded copy. */
+        float group[ASTH_LANES_16] = {0};
+        int64_t live = n - i;
+        memcpy(group, x + i, (size_t)live * sizeof(float));
+        __m256 low = asth_ggml_exp8(_mm256_sub_ps(_mm256_loadu_ps(group), max8));
+        __m256 high = asth_ggml_exp8(_mm256_sub_ps(_mm256_loadu_ps(group + 8), max8));
+        __m256i live_low = asth_mask8((int)live);
+        __m256i live_high = asth_mask8((int)live - ASTH_LANES_8);
+        low = _mm256_and_ps(low, _mm256_castsi256_ps(live_low));
+        high = _mm256_and_ps(high, _mm256_castsi256_ps(live_high));
+        _mm256_storeu_ps(group, low);
+        _mm256_storeu_ps(group + 8, high);
+        memcpy(x + i, group, (size_t)live * sizeof(float));
+        return sum + (double)asth_hsum16(low, high);
+    }
     for (; i < n; i++) {
         x[i] = expf(x[i] - max);
         sum += (double)x[i];
     }
+    return sum;
+}
 
-    /* Normalise. */
-    float inverse = (float)(1.0 / sum);
-    for (i = 0; i + 8 <= n; i += 8) {
-        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(inverse)));
+/* asth_scalar_softmax: the inverse of the double sum, rounded to float,
+ * multiplies every value. */
+ASTH_AVX2 void asth_avx2_softmax(float *x, int64_t n) {
+    float max = asth_avx2_max(x, n);
+    double sum = asth_avx2_softmax_exp(x, n, max, 0);
+    asth_avx2_scale(x, n, (float)(1.0 / sum));
+}
+
+/* x[i] *= scale. */
+ASTH_AVX2 void asth_avx2_scale(float *x, int64_t n, float scale) {
+    __m256 scale8 = _mm256_set1_ps(scale);
+    int64_t i = 0;
+    for (; i + ASTH_LANES_8 <= n; i += ASTH_LANES_8) {
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), scale8));
     }
-    for (; i < n; i++) x[i] *= inverse;
+    for (; i < n; i++) x[i] *= scale;
 }
 
 #endif /* __x86_64__ */

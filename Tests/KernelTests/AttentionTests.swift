@@ -49,6 +49,49 @@ let attentionRelativeErrorMax = 2e-5
     }
 }
 
+/// Both of llama.cpp's orders, every variant against the scalar reference.
+@Suite struct AttentionOrderTests {
+    /// Window lengths around the 16-lane groups, the padding to 32 and the
+    /// vec order's steps of 64 (n_pos 70 pads to 96: 64 positions in lanes,
+    /// the rest in the double tail), and head widths around steps of 16
+    /// and 64 (40 and 520 take the scalar path in every variant).
+    static let positions = [
+        1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 70, 96, 97, 128, 129, 200, 300,
+    ]
+    static let headDims = [16, 32, 40, 48, 64, 80, 128, 144, 256, 520]
+
+    @Test(arguments: supportedVariants, [false, true])
+    func matchesScalarBitForBit(variant: asth_variant, batched: Bool) {
+        var rng = SeededGenerator(seed: 23)
+        for headDim in Self.headDims {
+            for nPos in Self.positions where headDim <= 256 || nPos <= 33 {
+                let kvStride = headDim * 3 + 8 * (nPos % 2)
+                let cache = KVCache(nPos: nPos, headDim: headDim, kvStride: kvStride, using: &rng)
+                let q = randomFloats(headDim, in: -4...4, using: &rng)
+                let got = cache.attend(q, scale: 0.125, kernels(variant), batched: batched)
+                let expected = cache.attend(q, scale: 0.125, scalar, batched: batched)
+                #expect(
+                    bitDifferences(got, expected) == 0,
+                    "\(variant) batched=\(batched) head_dim=\(headDim) n_pos=\(nPos)")
+            }
+        }
+    }
+
+    /// Sharp scores: most probabilities underflow, some round to fp16
+    /// subnormals or to zero.
+    @Test(arguments: supportedVariants, [false, true])
+    func matchesScalarOnSharpScores(variant: asth_variant, batched: Bool) {
+        var rng = SeededGenerator(seed: 24)
+        for nPos in [20, 70, 150] {
+            let cache = KVCache(nPos: nPos, headDim: 64, kvStride: 64, using: &rng)
+            let q = randomFloats(64, in: -40...40, using: &rng)
+            let got = cache.attend(q, scale: 1, kernels(variant), batched: batched)
+            let expected = cache.attend(q, scale: 1, scalar, batched: batched)
+            #expect(bitDifferences(got, expected) == 0, "\(variant) n_pos=\(nPos)")
+        }
+    }
+}
+
 /// A random fp16 KV cache for one KV head: nPos rows of kvStride halves.
 struct KVCache {
     let nPos: Int
@@ -65,11 +108,16 @@ struct KVCache {
         v = (0..<nPos * kvStride).map { _ in randomF16(in: -2...2, using: &rng) }
     }
 
-    func attend(_ q: [Float], scale: Float, _ table: asth_kernel_table) -> [Float] {
+    /// One head through `table`, in the one-token order or (batched) the
+    /// order of several tokens.
+    func attend(_ q: [Float], scale: Float, _ table: asth_kernel_table, batched: Bool = false)
+        -> [Float]
+    {
         var scratch = [Float](repeating: .nan, count: nPos)
         var out = [Float](repeating: .nan, count: headDim)
-        table.attention_head(
-            q, k, v, Int64(kvStride), Int64(nPos), Int64(headDim), scale, &scratch, &out)
+        let head = batched ? table.attention_head_batched : table.attention_head
+        guard let head else { preconditionFailure("\(table.variant) has no batched attention") }
+        head(q, k, v, Int64(kvStride), Int64(nPos), Int64(headDim), scale, &scratch, &out)
         return out
     }
 

@@ -70,60 +70,60 @@ func bitDifferences(_ a: [Float], _ b: [Float]) -> Int {
     return zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count
 }
 
-/// The scalar reference reproduces ggml's float operations bit for bit
+/// Every variant reproduces ggml's float operations bit for bit
 /// (Kernels/CPU/NUMERICS.md), including the tails and sizes the default
-/// model never reaches. A SIMD variant joins these tests once it follows
-/// the same order.
+/// model never reaches.
 @Suite struct GGMLOrderTests {
     static let vectors = GGMLOpVectors.shared
 
-    @Test(arguments: vectors.softmax.indices)
-    func softmax(index: Int) {
+    @Test(arguments: supportedVariants, vectors.softmax.indices)
+    func softmax(variant: asth_variant, index: Int) {
         let case_ = Self.vectors.softmax[index]
         var x = case_.x
-        scalar.softmax(&x, Int64(x.count))
-        #expect(bitDifferences(x, case_.y) == 0, "n=\(x.count)")
+        kernels(variant).softmax(&x, Int64(x.count))
+        #expect(bitDifferences(x, case_.y) == 0, "\(variant) n=\(x.count)")
     }
 
-    @Test(arguments: vectors.swiglu.indices)
-    func swiglu(index: Int) {
+    @Test(arguments: supportedVariants, vectors.swiglu.indices)
+    func swiglu(variant: asth_variant, index: Int) {
         let case_ = Self.vectors.swiglu[index]
         var out = [Float](repeating: .nan, count: case_.g.count)
-        scalar.silu_mul(case_.g, case_.u, &out, Int64(out.count))
-        #expect(bitDifferences(out, case_.y) == 0, "n=\(out.count)")
+        kernels(variant).silu_mul(case_.g, case_.u, &out, Int64(out.count))
+        #expect(bitDifferences(out, case_.y) == 0, "\(variant) n=\(out.count)")
     }
 
-    @Test(arguments: vectors.rms_norm.indices)
-    func rmsNorm(index: Int) {
+    @Test(arguments: supportedVariants, vectors.rms_norm.indices)
+    func rmsNorm(variant: asth_variant, index: Int) {
         let case_ = Self.vectors.rms_norm[index]
         let ones = [Float](repeating: 1, count: case_.x.count)
         var out = [Float](repeating: .nan, count: case_.x.count)
-        scalar.rmsnorm(case_.x, ones, &out, Int64(out.count), case_.eps)
-        #expect(bitDifferences(out, case_.y) == 0, "n=\(out.count)")
+        kernels(variant).rmsnorm(case_.x, ones, &out, Int64(out.count), case_.eps)
+        #expect(bitDifferences(out, case_.y) == 0, "\(variant) n=\(out.count)")
     }
 
-    @Test(arguments: vectors.rope.indices)
-    func rope(index: Int) {
+    @Test(arguments: supportedVariants, vectors.rope.indices)
+    func rope(variant: asth_variant, index: Int) {
         let case_ = Self.vectors.rope[index]
         var x = case_.x
-        scalar.rope_norm(
+        kernels(variant).rope_norm(
             &x, Int64(case_.heads), Int64(case_.head_dim), Int64(case_.rope_dims),
             Int64(case_.pos), case_.freq_base)
-        #expect(bitDifferences(x, case_.y) == 0, "pos=\(case_.pos)")
+        #expect(bitDifferences(x, case_.y) == 0, "\(variant) pos=\(case_.pos)")
     }
 
-    @Test(arguments: vectors.matmul.indices)
-    func matmul(index: Int) {
+    @Test(arguments: supportedVariants, vectors.matmul.indices)
+    func matmul(variant: asth_variant, index: Int) {
+        let table = kernels(variant)
         let case_ = Self.vectors.matmul[index]
         let type = asth_type(rawValue: case_.type)
         let weights = case_.weightBytes
         var out = [Float](repeating: .nan, count: case_.batch * case_.n_out)
-        let label = "type=\(case_.type) n_in=\(case_.n_in) batch=\(case_.batch)"
+        let label = "\(variant) type=\(case_.type) n_in=\(case_.n_in) batch=\(case_.batch)"
         #expect(weights.count == asth_row_bytes(type, Int64(case_.n_in)) * case_.n_out, "\(label)")
 
         // Float weights take float rows; quantized weights take q8a blocks.
         if type == ASTH_TYPE_F32 || type == ASTH_TYPE_F16 {
-            scalar.matmul(
+            table.matmul(
                 type, weights, Int64(case_.n_in), 0, Int64(case_.n_out), case_.x,
                 Int64(case_.n_in * 4), Int64(case_.batch), &out, Int64(case_.n_out))
         } else {
@@ -132,10 +132,10 @@ func bitDifferences(_ a: [Float], _ b: [Float]) -> Int {
             for b in 0..<case_.batch {
                 let row = Array(case_.x[b * case_.n_in..<(b + 1) * case_.n_in])
                 xq.withUnsafeMutableBufferPointer {
-                    scalar.quantize_row_q8a(row, $0.baseAddress! + b * blocks, Int64(case_.n_in))
+                    table.quantize_row_q8a(row, $0.baseAddress! + b * blocks, Int64(case_.n_in))
                 }
             }
-            scalar.matmul(
+            table.matmul(
                 type, weights, Int64(case_.n_in), 0, Int64(case_.n_out), xq,
                 Int64(blocks * q8aBlockBytes), Int64(case_.batch), &out, Int64(case_.n_out))
         }

@@ -8,10 +8,12 @@ let matmulRelativeErrorMax = 1e-5
 /// The weight types asth_matmul takes.
 let weightTypes = [ASTH_TYPE_Q4_0, ASTH_TYPE_Q4_1, ASTH_TYPE_Q8_0, ASTH_TYPE_F16, ASTH_TYPE_F32]
 
-/// asth_matmul against an exact (double) reference and the scalar variant.
+/// asth_matmul: the scalar reference against an exact (double) reference,
+/// every variant against the scalar reference bit for bit.
 @Suite struct MatmulTests {
     /// n_batch 1...17 over odd row ranges, padded strides, several widths;
-    /// outputs outside the rows asked for stay untouched.
+    /// outputs outside the rows asked for stay untouched; every output has
+    /// the scalar reference's bits.
     @Test(arguments: supportedVariants, weightTypes)
     func matchesReference(variant: asth_variant, type: asth_type) {
         var rng = SeededGenerator(seed: 100 + UInt64(type.rawValue))
@@ -34,8 +36,56 @@ let weightTypes = [ASTH_TYPE_Q4_0, ASTH_TYPE_Q4_1, ASTH_TYPE_Q8_0, ASTH_TYPE_F16
                     let exact = problem.reference(row: r, batch: b)
                     let bound = matmulRelativeErrorMax * exact.magnitude + 1e-30
                     #expect(abs(Double(expected[index]) - exact.value) <= bound, "\(label)")
-                    #expect(abs(Double(got[index]) - Double(expected[index])) <= bound, "\(label)")
+                    #expect(got[index].bitPattern == expected[index].bitPattern, "\(label) r=\(r)")
                 }
+            }
+        }
+    }
+
+    /// Shapes that cross the SIMD kernels' tiling: long rows (257 blocks),
+    /// batches of every tile path (1, 2, 3 and many batch rows, remainders
+    /// of tiles), more than one pass of 64 batch rows.
+    static let tileShapes: [(nBatch: Int, nIn: Int)] = [
+        (1, 8224), (2, 8224), (3, 1536), (4, 1536), (7, 576), (40, 1536), (67, 64), (130, 96),
+    ]
+
+    @Test(arguments: supportedVariants, [ASTH_TYPE_Q4_0, ASTH_TYPE_Q4_1, ASTH_TYPE_Q8_0])
+    func matchesScalarAcrossTiles(variant: asth_variant, type: asth_type) {
+        var rng = SeededGenerator(seed: 200 + UInt64(type.rawValue))
+        for (nBatch, nIn) in Self.tileShapes {
+            let problem = MatmulProblem(type: type, nIn: nIn, nOut: 21, nBatch: nBatch, using: &rng)
+            let rows = 1..<20
+            let got = problem.run(kernels(variant), rows: rows)
+            let expected = problem.run(scalar, rows: rows)
+            let label = "\(variant) \(type) n_batch=\(nBatch) n_in=\(nIn)"
+            #expect(bitDifferences(got, expected) == 0, "\(label)")
+            for b in 0..<nBatch {
+                for r in rows {
+                    let exact = problem.reference(row: r, batch: b)
+                    let bound = matmulRelativeErrorMax * exact.magnitude + 1e-30
+                    let value = Double(expected[b * problem.outStride + r])
+                    #expect(abs(value - exact.value) <= bound, "\(label)")
+                }
+            }
+        }
+    }
+
+    /// Float weights at widths around the vec order's steps of 64 and the
+    /// tile order's 16 lanes, with tails of every length class (F32 fuses
+    /// only the last tail % 8 products), one and several batch rows.
+    @Test(arguments: supportedVariants, [ASTH_TYPE_F16, ASTH_TYPE_F32])
+    func floatWidthsMatchScalar(variant: asth_variant, type: asth_type) {
+        var rng = SeededGenerator(seed: 300 + UInt64(type.rawValue))
+        let widths = [1, 7, 8, 9, 15, 16, 17, 48, 63, 64, 65, 72, 100, 128, 135, 192, 200, 576]
+        for nIn in widths {
+            for nBatch in [1, 2, 3, 6] {
+                let problem = MatmulProblem(
+                    type: type, nIn: nIn, nOut: 11, nBatch: nBatch, using: &rng)
+                let got = problem.run(kernels(variant), rows: 0..<11)
+                let expected = problem.run(scalar, rows: 0..<11)
+                #expect(
+                    bitDifferences(got, expected) == 0,
+                    "\(variant) \(type) n_in=\(nIn) n_batch=\(nBatch)")
             }
         }
     }
@@ -161,31 +211,26 @@ struct MatmulProblem {
         let xb = x + b * q8aBlockBytes
         let dx = Double(xb.loadUnaligned(as: Float.self))
         let sx = Double(xb.loadUnaligned(fromByteOffset: 4, as: Float.self))
-        let qx = (0..<32).map { Int(xb.loadUnaligned(fromByteOffset: 8 + $0, as: Int8.self)) }
-
-        let blockBytes = rowBytes / (nIn / 32)
-        let wb = w + b * blockBytes
+        let wb = w + b * (rowBytes / (nIn / 32))
         let dw = Double(f16Value(wb.loadUnaligned(as: UInt16.self)))
-        var mw = 0.0
-        let qw: [Int]
-        switch type {
-        case ASTH_TYPE_Q8_0:
-            qw = (0..<32).map { Int(wb.loadUnaligned(fromByteOffset: 2 + $0, as: Int8.self)) }
-        default:
-            let offset = type == ASTH_TYPE_Q4_1 ? 4 : 2
-            let bytes = (0..<16).map { Int(wb.load(fromByteOffset: offset + $0, as: UInt8.self)) }
-            let bias = type == ASTH_TYPE_Q4_1 ? 0 : 8
-            qw = bytes.map { ($0 & 15) - bias } + bytes.map { ($0 >> 4) - bias }
-            if type == ASTH_TYPE_Q4_1 {
-                mw = Double(f16Value(wb.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
+        let hasMin = type == ASTH_TYPE_Q4_1
+        let mw = hasMin ? Double(f16Value(wb.loadUnaligned(fromByteOffset: 2, as: UInt16.self))) : 0
+
+        var sum = 0
+        var sumAbs = 0
+        for j in 0..<32 {
+            let qx = Int(xb.loadUnaligned(fromByteOffset: 8 + j, as: Int8.self))
+            let qw: Int
+            if type == ASTH_TYPE_Q8_0 {
+                qw = Int(wb.loadUnaligned(fromByteOffset: 2 + j, as: Int8.self))
+            } else {
+                let byte = Int(wb.load(fromByteOffset: (hasMin ? 4 : 2) + j % 16, as: UInt8.self))
+                qw = (j < 16 ? byte & 15 : byte >> 4) - (hasMin ? 0 : 8)
             }
+            sum += qw * qx
+            sumAbs += abs(qw * qx)
         }
-        let sum = zip(qw, qx).map(*).reduce(0, +)
-        let sumAbs = zip(qw, qx).map { abs($0 * $1) }.reduce(0, +)
-        return (
-            dw * dx * Double(sum) + mw * sx,
-            abs(dw * dx) * Double(sumAbs) + abs(mw * sx)
-        )
+        return (dw * dx * Double(sum) + mw * sx, abs(dw * dx) * Double(sumAbs) + abs(mw * sx))
     }
 }
 

@@ -3,7 +3,7 @@
  *
  * Every op has a scalar reference that compiles on any architecture; SIMD
  * variants (AVX2+FMA, AVX-512 with VNNI) are chosen once at run time from
- * what the processor reports, and each is tested against the reference.
+ * what the processor reports, and each gives the reference's bits.
  * Set ASTH_KERNELS=scalar|avx2|avx512 to pin a variant.
  *
  * Numerics follow ggml where it matters for reproducing llama.cpp: weights
@@ -93,7 +93,8 @@ const char *asth_variant_name(asth_variant variant);
  * asth_variant_current applies it to getenv("ASTH_KERNELS") on first use. */
 asth_variant asth_variant_select(const char *name);
 
-/* The variant used when ASTH_KERNELS names none. */
+/* The variant used when ASTH_KERNELS names none: the fastest this
+ * processor supports, since every variant reproduces llama.cpp bit for bit. */
 asth_variant asth_variant_default(void);
 
 /* ---- Conversions and quantization -------------------------------------- */
