@@ -59,6 +59,11 @@ enum Command {
             return (2, refused.description)
         case LedgerError.refused(let refusal):
             return (2, "\(refusal)")
+        case let refused as HostError:
+            switch refused {
+            case .busy, .refused: return (2, refused.description)
+            default: return (1, refused.description)
+            }
         case let failed as VerifyFailed:
             return (3, failed.description)
         case let described as CustomStringConvertible:
@@ -86,6 +91,11 @@ struct Context {
 
     func host() -> PersonaHost {
         PersonaHost(home: home, threads: threads)
+    }
+
+    /// The service that runs generations: a host in this process.
+    func service(catalog: PersonaCatalog) -> any CompletionService {
+        LocalHost(host: host(), catalog: catalog)
     }
 
     /// The persona catalog: `--personas DIR`, else the standard folders.

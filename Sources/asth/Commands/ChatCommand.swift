@@ -1,7 +1,6 @@
 import CEdit
 import Foundation
 import Host
-import Inference
 import Personas
 
 /// `asth chat PERSONA`: a conversation on the terminal, or line by line
@@ -23,7 +22,7 @@ enum ChatCommand {
         if interactive {
             StatusLine.note("loading \(persona.model) for \(persona.name)…")
         }
-        let session = try context.host().chat(with: persona)
+        let session = ChatSession(service: context.service(catalog: catalog), persona: name)
         Interrupt.install()
         if interactive {
             StatusLine.note(
@@ -63,29 +62,27 @@ enum ChatCommand {
         throws
     {
         if interactive {
-            print("\(session.persona.name)› ", terminator: "")
+            print("\(session.persona)› ", terminator: "")
         }
-        let reply = try Interrupt.reply {
-            try session.send(text) { piece in
+        let cancellation = Cancellation()
+        let reply = try Interrupt.reply(cancellation) {
+            try session.send(text, cancellation: cancellation) { piece in
                 print(piece, terminator: "")
                 flushOutput()
-                return !Interrupt.requested
             }
         }
         print("")
         if reply.droppedTurns > 0 {
             StatusLine.note(
                 "(the conversation outgrew the context: dropped the \(reply.droppedTurns)"
-                    + " oldest exchange(s); the system prompt stays)")
+                    + " oldest message(s); the system prompt stays)")
         }
-        StatusLine.print(stats: reply.stats, motes: reply.charge.amount, charged: true)
+        StatusLine.print(usage: reply.usage, charged: true)
         if verbose {
-            let s = reply.stats
+            let u = reply.usage
             StatusLine.note(
-                "prompt \(s.promptTokens) (cached \(s.cachedPromptTokens)) · dispatches"
-                    + " \(s.dispatches) · first token"
-                    + " \(Int(s.timeToFirstToken.milliseconds)) ms · device"
-                    + " \(session.model.device.name) (\(session.model.device.detail))")
+                "prompt \(u.promptTokens) (cached \(u.cachedPromptTokens)) · dispatches"
+                    + " \(u.dispatches) · first token \(Int(u.timeToFirstTokenMs)) ms")
         }
     }
 }
