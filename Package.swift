@@ -56,6 +56,9 @@ let package = Package(
             name: "InferenceTests", dependencies: ["Inference", "GGUF", "Tokenizer", "Support"]),
         .testTarget(name: "PersonasTests", dependencies: ["Personas"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Database"]),
+        .testTarget(
+            name: "HostTests",
+            dependencies: ["Host", "Inference", "Ledger", "Personas", "Tokenizer", "Support"]),
         .testTarget(name: "EndToEndTests", dependencies: ["asth", "Support"]),
     ],
     cxxLanguageStandard: .cxx17

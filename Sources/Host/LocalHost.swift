@@ -16,17 +16,38 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
     public let host: PersonaHost
     public let catalog: PersonaCatalog
     public let metrics: (any MetricsSink)?
+    /// Whether this host serves the socket (`asth serve`), for reports.
+    public let isDaemon: Bool
 
-    private let runner: SerialRunner
-    /// Personas whose ledger account is set up in this process. Guarded by itself.
-    private let accounts = Mutex<Set<String>>([])
+    /// One engine per loaded model, by the model's identity. Guarded by `lock`.
+    private var engines: [ObjectIdentifier: ModelEngine] = [:]
+    /// Personas whose ledger account is set up in this process. Guarded by `lock`.
+    private var accounts: Set<String> = []
+    private let lock = NSLock()
+    private let clock = MonotonicClock()
     private let log = Log("host")
 
-    public init(host: PersonaHost, catalog: PersonaCatalog, metrics: (any MetricsSink)? = nil) {
+    /// The bounds of every engine; tests shrink them.
+    let engineLimits: EngineLimits
+
+    public convenience init(
+        host: PersonaHost, catalog: PersonaCatalog, metrics: (any MetricsSink)? = nil,
+        isDaemon: Bool = false
+    ) {
+        self.init(
+            host: host, catalog: catalog, metrics: metrics, isDaemon: isDaemon,
+            engineLimits: EngineLimits())
+    }
+
+    init(
+        host: PersonaHost, catalog: PersonaCatalog, metrics: (any MetricsSink)?,
+        isDaemon: Bool, engineLimits: EngineLimits
+    ) {
         self.host = host
         self.catalog = catalog
         self.metrics = metrics
-        self.runner = SerialRunner(metrics: metrics)
+        self.isDaemon = isDaemon
+        self.engineLimits = engineLimits
     }
 
     public func personas() -> [Persona] {
@@ -38,39 +59,94 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
         _ request: CompletionRequest, cancellation: Cancellation,
         events: (CompletionEvent) -> Void
     ) throws -> CompletionUsage {
+        // Queue first (busy is refused before anything is held), then hold.
         let prepared = try prepare(request)
-        let billing = try Billing(holding: prepared, ledger: try ledger(for: prepared))
+        let engine = engine(for: prepared.model)
+        let job = try engine.submit(prepared.jobSpec, cancellation: cancellation)
+        let billing: Billing
+        do {
+            billing = try Billing(holding: prepared, ledger: try ledger(for: prepared))
+        } catch {
+            engine.withdraw(job)
+            throw error
+        }
+        engine.release(job)
 
-        // Run, decoding text as whole characters arrive; whatever happens,
-        // settle the hold for what was produced.
-        let start = ContinuousClock.now
+        // Stream the reply, then settle the hold for what was produced.
         var decoder = StreamDecoder(tokenizer: prepared.model.tokenizer)
         var ids: [Int] = []
-        let stats: GenerationStats
+        let result: JobResult
         do {
-            stats = try runner.run(prepared, cancellation: cancellation) { id in
+            result = try job.wait { id in
                 ids.append(id)
                 let piece = (try? decoder.push(id)) ?? ""
                 if !piece.isEmpty { events(.text(piece)) }
             }
         } catch {
             var partial = CompletionUsage()
-            partial.promptTokens = prepared.prompt.count
             partial.completionTokens = ids.count
-            partial.elapsedMs = (ContinuousClock.now - start).milliseconds
-            _ = try? billing.settle(partial, promptTokensComputed: partial.promptTokens)
+            _ = try? billing.settle(partial, promptTokensComputed: prepared.prompt.count)
             throw error
         }
         let tail = decoder.finish()
         if !tail.isEmpty { events(.text(tail)) }
-
-        var usage = CompletionUsage(stats, prepared: prepared)
+        var usage = CompletionUsage(result, prepared: prepared)
         if request.returnsTokenIds { usage.outputIds = ids }
-        usage.microMotes = try billing.settle(
-            usage, promptTokensComputed: usage.promptTokens - usage.cachedPromptTokens)
+        usage.microMotes = try settle(billing, usage: usage, result: result)
+        engine.record(microMotes: usage.microMotes, tenant: prepared.tenant)
         report(usage, prepared: prepared)
         events(.done(usage))
         return usage
+    }
+
+    /// Posts the usage, or voids the hold when nothing was computed (a
+    /// request cancelled while it waited).
+    private func settle(_ billing: Billing, usage: CompletionUsage, result: JobResult)
+        throws -> Int64
+    {
+        guard result.stats.dispatches > 0 else {
+            try billing.void()
+            return 0
+        }
+        return try billing.settle(usage, promptTokensComputed: result.promptTokensComputed)
+    }
+
+    /// The engine of `model`, started on first use.
+    func engine(for model: LanguageModel) -> ModelEngine {
+        lock.withLock {
+            if let engine = engines[ObjectIdentifier(model)] { return engine }
+            let engine = ModelEngine(
+                modelName: model.name, device: model.device, clock: clock,
+                limits: engineLimits, metrics: metrics)
+            engine.start()
+            engines[ObjectIdentifier(model)] = engine
+            return engine
+        }
+    }
+
+    /// What the host is doing now.
+    public func status() -> HostStatus {
+        let engines = lock.withLock { Array(self.engines.values) }
+        let models = engines.map { $0.status() }.sorted { $0.name < $1.name }
+        return HostStatus(
+            pid: getpid(), isDaemon: isDaemon, uptimeSeconds: clock.now().seconds,
+            dispatches: models.reduce(0) { $0 + $1.dispatches }, models: models)
+    }
+
+    /// Refuses new requests, lets admitted ones finish for up to `bound`,
+    /// then cuts the rest; returns once every generation has ended.
+    public func drain(within bound: Duration) {
+        let engines = lock.withLock { Array(self.engines.values) }
+        for engine in engines { engine.drain() }
+        let deadline = ContinuousClock.now + bound
+        while engines.contains(where: { !$0.isIdle }) && ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        for engine in engines { engine.cutAll() }
+        while engines.contains(where: { !$0.isIdle }) {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        for engine in engines { engine.stop() }
     }
 
     /// The ledger for a billed request, with the persona's account set up
@@ -78,13 +154,13 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
     private func ledger(for prepared: PreparedRequest) throws -> Ledger? {
         guard let persona = prepared.persona else { return nil }
         let ledger = try host.ledger()
-        let key =
-            "\(persona.name) \(persona.economy.allowanceMicroMotes) \(persona.economy.refillPeriod)"
-        if accounts.withLock({ $0.contains(key) }) { return ledger }
+        let economy = persona.economy
+        let key = "\(persona.name) \(economy.allowanceMicroMotes) \(economy.refillPeriod)"
+        if lock.withLock({ accounts.contains(key) }) { return ledger }
         try ledger.ensureAccount(
-            persona: persona.name, allowance: MicroMotes(persona.economy.allowanceMicroMotes),
-            periodSeconds: persona.economy.refillPeriod.seconds)
-        accounts.withLock { _ = $0.insert(key) }
+            persona: persona.name, allowance: MicroMotes(economy.allowanceMicroMotes),
+            periodSeconds: economy.refillPeriod.seconds)
+        lock.withLock { _ = accounts.insert(key) }
         return ledger
     }
 
@@ -179,15 +255,16 @@ extension LocalHost {
 }
 
 extension CompletionUsage {
-    /// The usage of a run, before its charge is known.
-    init(_ stats: GenerationStats, prepared: PreparedRequest) {
+    /// The usage of a job, before its charge is known.
+    init(_ result: JobResult, prepared: PreparedRequest) {
         self.init()
-        promptTokens = stats.promptTokens
+        let stats = result.stats
+        promptTokens = prepared.prompt.count
         cachedPromptTokens = stats.cachedPromptTokens
         completionTokens = stats.outputTokens
         dispatches = stats.dispatches
         elapsedMs = stats.elapsed.milliseconds
-        deviceMs = elapsedMs
+        deviceMs = result.deviceSeconds * 1000
         timeToFirstTokenMs = stats.timeToFirstToken.milliseconds
         stopReason = stats.stopReason.rawValue
         droppedMessages = prepared.droppedMessages

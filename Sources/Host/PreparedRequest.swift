@@ -31,6 +31,17 @@ struct PreparedRequest: @unchecked Sendable {
 
     /// The tenant name of requests that no persona pays for.
     static let unbilledTenant = "-"
+
+    /// What the model's engine runs.
+    var jobSpec: JobSpec {
+        JobSpec(
+            tenant: tenant, weight: weight, prompt: prompt, personaPrefix: personaPrefix,
+            maxTokens: maxTokens, capacity: contextTokens, sampling: sampling,
+            stopIDs: model.stopIDs,
+            conversationKey: request.conversation.map {
+                ConversationCache.key(tenant: tenant, conversation: $0)
+            })
+    }
 }
 
 /// The ranges a request may override sampling within: the persona file's
