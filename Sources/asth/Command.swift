@@ -13,12 +13,15 @@ enum Command {
     static let usage = """
         usage: asth COMMAND [ARGS]
 
-          chat PERSONA [--verbose]          talk with a persona (stdin lines when not a terminal)
+          chat PERSONA [--resume] [--verbose]
+                                            talk with a persona (stdin lines when not a terminal)
           complete --model M --prompt TEXT  raw completion [--special] [--max-tokens N]
                    [--temperature T] [--seed S] [--json]
           tokenize --model M [--json] TEXT  token ids of TEXT
           personas list | show NAME | check [FILE...]
           ledger balance | history [PERSONA]
+          serve [--http ADDR]               the host daemon on ASTH_HOME/host.sock
+          ps [--json]                       what the host is doing now
           models                            models in the store
           devices                           devices and kernel variants
 
@@ -41,6 +44,8 @@ enum Command {
             case "ledger": try LedgerCommand.run(&arguments)
             case "models": try ModelsCommand.run(&arguments)
             case "devices": try DevicesCommand.run(&arguments)
+            case "serve": try ServeCommand.run(&arguments)
+            case "ps": try PsCommand.run(&arguments)
             default: throw UsageError("unknown command '\(name)'; see `asth --help`")
             }
             return 0
@@ -59,6 +64,8 @@ enum Command {
             return (2, refused.description)
         case LedgerError.refused(let refusal):
             return (2, "\(refusal)")
+        case let remote as RemoteError:
+            return (remote.isRefusal ? 2 : 1, remote.description)
         case let refused as HostError:
             switch refused {
             case .busy, .refused: return (2, refused.description)
@@ -93,9 +100,14 @@ struct Context {
         PersonaHost(home: home, threads: threads)
     }
 
-    /// The service that runs generations: a host in this process.
+    /// The service that runs generations: the daemon when one serves this
+    /// home, else a host in this process. A catalog named with `--personas`
+    /// is this process's own, so it always runs in process.
     func service(catalog: PersonaCatalog) -> any CompletionService {
-        LocalHost(host: host(), catalog: catalog)
+        if !catalog.isExplicit, let daemon = RemoteHost.running(in: home) {
+            return daemon
+        }
+        return LocalHost(host: host(), catalog: catalog)
     }
 
     /// The persona catalog: `--personas DIR`, else the standard folders.
