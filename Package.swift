@@ -40,7 +40,10 @@ let package = Package(
         .target(name: "Ledger", dependencies: ["Database", "CSodium", "Support"]),
         .target(
             name: "Host",
-            dependencies: ["Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "Support"]),
+            dependencies: [
+                "Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "Database", "Support",
+            ],
+            exclude: ["PROTOCOL.md"]),
         .executableTarget(
             name: "asth",
             dependencies: [
