@@ -200,12 +200,17 @@ final class ModelEngine: @unchecked Sendable {
         let end = clock.now()
         let seconds = (end - start).seconds
 
-        // Sample each sequence's next token, then account and retire.
+        // Sample each sequence's next token (sequences are the loop's own,
+        // so without the lock), then account and retire under it.
+        let tokens = (try? outcome.get()).map {
+            sample($0, planned.map(\.sequence), rows: rows, now: end)
+        }
         condition.withLock {
             counters.record(dispatch: rows.map(\.count), seconds: seconds)
             switch outcome {
-            case .success(let logits):
-                consume(logits, planned: planned, rows: rows, seconds: seconds, now: end)
+            case .success:
+                account(
+                    planned.map(\.sequence), tokens ?? [], rows: rows, seconds: seconds, now: end)
             case .failure(let error):
                 fail(planned.map(\.sequence), error: error, now: end)
             }
@@ -323,32 +328,55 @@ extension ModelEngine {
         }
     }
 
-    /// Takes one dispatch's logits into the sequences that rode it.
-    private func consume(
-        _ logits: Logits, planned: [(sequence: EngineSequence, rows: Int)],
-        rows: [[BatchRow]], seconds: Double, now: Duration
+    /// Takes one dispatch's logits into the sequences that rode it, in
+    /// parallel: sampling a large vocabulary costs about as much per
+    /// sequence as a decode row, and the device's threads are idle now.
+    /// Returns each sequence's new token, if any.
+    private func sample(
+        _ logits: Logits, _ sequences: [EngineSequence], rows: [[BatchRow]], now: Duration
+    ) -> [Int?] {
+        // Each sequence's logits row: the wanting rows, counted in batch order.
+        var logitsRows: [Int?] = []
+        var next = 0
+        for batch in rows {
+            let wants = batch.last?.wantsLogits ?? false
+            logitsRows.append(wants ? next : nil)
+            if wants { next += 1 }
+        }
+        let wanted = logitsRows
+        nonisolated(unsafe) let sequences = sequences
+        nonisolated(unsafe) let logits = logits
+        let tokens = UnsafeMutableBufferPointer<Int?>.allocate(capacity: sequences.count)
+        defer { tokens.deallocate() }
+        nonisolated(unsafe) let out = tokens
+        DispatchQueue.concurrentPerform(iterations: sequences.count) { index in
+            out[index] = sequences[index].consume(logits, row: wanted[index], now: now)
+        }
+        return Array(tokens)
+    }
+
+    /// Hands new tokens to their clients and attributes the dispatch's time
+    /// by rows. Caller holds `condition`.
+    private func account(
+        _ sequences: [EngineSequence], _ tokens: [Int?], rows: [[BatchRow]], seconds: Double,
+        now: Duration
     ) {
-        let rowCount = rows.reduce(0) { $0 + $1.count }
-        var logitsRow = 0
+        let rowCount = Double(rows.reduce(0) { $0 + $1.count })
         var rowsByTenant: [String: Int] = [:]
-        for (index, (sequence, _)) in planned.enumerated() {
-            let wants = rows[index].last?.wantsLogits ?? false
-            let token = sequence.consume(logits, row: wants ? logitsRow : nil, now: now)
-            if wants { logitsRow += 1 }
-            if let token {
+        for (index, sequence) in sequences.enumerated() {
+            if let token = tokens[index] {
                 sequence.job.emit(token)
                 counters.record(tokens: 1, tenant: sequence.tenant, at: now)
             }
-            sequence.deviceSeconds += seconds * Double(rows[index].count) / Double(rowCount)
+            sequence.deviceSeconds += seconds * Double(rows[index].count) / rowCount
             sequence.lastDispatch = counters.dispatches
             rowsByTenant[sequence.tenant, default: 0] += rows[index].count
             keepPrefix(of: sequence)
         }
         share.attribute(rows: rowsByTenant, seconds: seconds)
-        let total = Double(rowsByTenant.values.reduce(0, +))
         for (tenant, count) in rowsByTenant {
             counters.record(
-                deviceSeconds: seconds * Double(count) / total, tenant: tenant, at: now)
+                deviceSeconds: seconds * Double(count) / rowCount, tenant: tenant, at: now)
         }
     }
 
