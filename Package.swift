@@ -44,11 +44,17 @@ let package = Package(
                 "Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "Database", "Support",
             ],
             exclude: ["PROTOCOL.md"]),
+        // Metrics implements the host's `MetricsSink`: it sits above Host so
+        // that Host never learns about storage, and `asth` joins the two.
+        .target(
+            name: "Metrics",
+            dependencies: ["Host", "Inference", "Database", "GGUF", "Ledger", "Support"]),
         .executableTarget(
             name: "asth",
             dependencies: [
-                "Host", "Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "CEdit",
-                "Support",
+                "Host", "Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "Database",
+                "Metrics",
+                "CEdit", "Support",
             ]),
 
         // Tests: one target per module, plus end-to-end tests through the CLI.
@@ -62,7 +68,11 @@ let package = Package(
         .testTarget(
             name: "HostTests",
             dependencies: ["Host", "Inference", "Ledger", "Personas", "Tokenizer", "Support"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["asth", "Support"]),
+        .testTarget(
+            name: "MetricsTests",
+            dependencies: ["Metrics", "Host", "Inference", "Database", "Support"]),
+        // CSQLite: the tests tamper with the ledger file through the C API.
+        .testTarget(name: "EndToEndTests", dependencies: ["asth", "CSQLite", "Support"]),
     ],
     cxxLanguageStandard: .cxx17
 )

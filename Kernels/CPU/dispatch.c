@@ -23,6 +23,7 @@ static const asth_kernel_table scalar_table = {
     .rope_norm = asth_scalar_rope_norm,
     .attention_head = asth_scalar_attention_head,
     .f32_to_f16_row = asth_scalar_f32_to_f16_row,
+    .attention_head_batched = asth_scalar_attention_head_batched,
 };
 
 #if defined(__x86_64__)
@@ -98,6 +99,13 @@ const char *asth_variant_name(asth_variant variant) {
     return "unknown";
 }
 
+/* The variant used when ASTH_KERNELS does not name one: the fastest that
+ * reproduces llama.cpp bit for bit (NUMERICS.md). The SIMD variants do not
+ * follow NUMERICS.md's order yet, so greedy decoding with them drifts from
+ * the reference on near-ties; until they do, the default is the scalar
+ * reference and the SIMD variants are opt-in. */
+asth_variant asth_variant_default(void) { return ASTH_VARIANT_SCALAR; }
+
 asth_variant asth_variant_select(const char *name) {
     static const asth_variant all[] = {
         ASTH_VARIANT_SCALAR, ASTH_VARIANT_AVX2, ASTH_VARIANT_AVX512};
@@ -105,7 +113,7 @@ asth_variant asth_variant_select(const char *name) {
         if (strcmp(name, asth_variant_name(all[i])) != 0) continue;
         if (asth_kernels_for(all[i]) != NULL) return all[i];
     }
-    return asth_variant_best();
+    return asth_variant_default();
 }
 
 /* The table in use; NULL until the first call chooses one. */
@@ -165,6 +173,14 @@ void asth_attention_head(const float *q, const asth_f16 *k, const asth_f16 *v,
                          int64_t kv_stride, int64_t n_pos, int64_t head_dim, float scale,
                          float *scratch, float *out) {
     current_table()->attention_head(q, k, v, kv_stride, n_pos, head_dim, scale, scratch, out);
+}
+
+void asth_attention_head_batched(const float *q, const asth_f16 *k, const asth_f16 *v,
+                                 int64_t kv_stride, int64_t n_pos, int64_t head_dim,
+                                 float scale, float *scratch, float *out) {
+    const asth_kernel_table *table = current_table();
+    if (table->attention_head_batched == NULL) table = &scalar_table;
+    table->attention_head_batched(q, k, v, kv_stride, n_pos, head_dim, scale, scratch, out);
 }
 
 void asth_f32_to_f16_row(const float *x, asth_f16 *y, int64_t n) {

@@ -8,8 +8,15 @@
 
 #include "asth_kernels.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <string.h>
+
+/* Every float operation below is rounded where it is written: the inline
+ * helpers reproduce ggml's arithmetic exactly, so no compiler may fuse a
+ * multiply and an add that the source keeps apart. The files that include
+ * this header keep the same rule. */
+#pragma STDC FP_CONTRACT OFF
 
 /* ---- fp16 bit conversions, inline for the scalar loops ------------------ */
 
@@ -74,7 +81,82 @@ static inline float asth_round_f16(float x) {
     return asth_f16_bits_to_f32(asth_f32_to_f16_bits(x));
 }
 
+/* ---- ggml's float arithmetic, lane by lane -------------------------------
+ *
+ * The helpers below reproduce, in portable C, the float operations of
+ * ggml's x86 build (GCC, -O3 -march=native on an AVX-512 machine) that
+ * llama.cpp runs; NUMERICS.md lists them op by op. fmaf stands for every
+ * FMA instruction ggml's build executes, plain * and + for every rounded
+ * multiply and add; nothing else may be fused.
+ */
+
+/* Lanes of the 8-wide accumulators of ggml's quantized dot products. */
+#define ASTH_LANES_8 8
+
+/* Lanes of the 16-wide (AVX-512) accumulators of ggml's float paths. */
+#define ASTH_LANES_16 16
+
+/* Sum of 8 lanes in the tree of ggml's hsum_float_8 (and of llamafile's
+ * hsum for __m256): upper half onto lower half, then (0+2) + (1+3). */
+static inline float asth_sum_tree8(const float v[ASTH_LANES_8]) {
+    float h4[4];
+    for (int i = 0; i < 4; i++) h4[i] = v[i + 4] + v[i];
+    return (h4[0] + h4[2]) + (h4[1] + h4[3]);
+}
+
+/* Sum of 16 lanes in the tree of GCC's _mm512_reduce_add_ps: upper 8
+ * onto lower 8, then as asth_sum_tree8. */
+static inline float asth_sum_tree16(const float v[ASTH_LANES_16]) {
+    float h8[ASTH_LANES_8];
+    for (int i = 0; i < ASTH_LANES_8; i++) h8[i] = v[i + 8] + v[i];
+    return asth_sum_tree8(h8);
+}
+
+/*
+ * e^x as one lane of ggml_v_expf, AVX-512 form (ggml-cpu/vec.h; ggml
+ * adapted it from ARM's optimized-routines): n = round(x / ln 2) by the
+ * 1.5·2^23 trick, b = x − n·ln 2 in two FMA steps, a degree-5 polynomial
+ * in b by Horner pairs, then j·2^n (vscalefps). |n| > 192 gives 0 or inf.
+ * Within 1.5 ulp of expf; not equal to it, and llama.cpp uses it for
+ * SiLU, SwiGLU and soft_max, so we must too.
+ */
+static inline float asth_ggml_expf(float x) {
+    const float shift = 0x1.8p23f;
+    float z = fmaf(x, 0x1.715476p+0f, shift);
+    float n = z - shift;
+    float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    float u = b * b;
+    float odd = fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+                     fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f));
+    float j = fmaf(odd, u, fmaf(0x1.ffffecp-1f, b, 1.0f));
+    if (isnan(n)) return n;
+    if (fabsf(n) > 192.0f) return n <= 0.0f ? 0.0f : INFINITY;
+    /* n is a whole number in [-192, 192]: scaling by it rounds once. */
+    return ldexpf(j, (int)n);
+}
+
+/* silu(x) = x / (1 + e^−x), as one lane of ggml_v_silu (AVX-512). */
+static inline float asth_ggml_silu(float x) {
+    float e = asth_ggml_expf(0.0f - x);
+    return x / (1.0f + e);
+}
+
 /* ---- Scalar reference (any architecture) -------------------------------- */
+
+/* A vector of floats or fp16 values, stride elements apart. */
+typedef struct {
+    const void *data;
+    int is_f16;
+    int64_t stride;
+} asth_float_vector;
+
+/* Float dot products in ggml's two orders (matmul_scalar.c). */
+float asth_scalar_dot_vec(const asth_float_vector x, const float *y, int64_t n_live,
+                          int64_t n);
+float asth_scalar_dot_tile(const asth_float_vector x, const float *y, int64_t n_live);
+
+/* ggml_vec_soft_max_f32's exponentials and double sum (ops.c). */
+double asth_scalar_softmax_exp(float *x, int64_t n, float max, int pad_tail);
 
 void asth_scalar_quantize_row_q8a(const float *x, asth_block_q8a *y, int64_t n);
 void asth_scalar_matmul(asth_type type, const void *w, int64_t n_in, int64_t row_begin,
@@ -89,6 +171,10 @@ void asth_scalar_rope_norm(float *x, int64_t n_heads, int64_t head_dim, int64_t 
 void asth_scalar_attention_head(const float *q, const asth_f16 *k, const asth_f16 *v,
                                 int64_t kv_stride, int64_t n_pos, int64_t head_dim,
                                 float scale, float *scratch, float *out);
+void asth_scalar_attention_head_batched(const float *q, const asth_f16 *k,
+                                        const asth_f16 *v, int64_t kv_stride, int64_t n_pos,
+                                        int64_t head_dim, float scale, float *scratch,
+                                        float *out);
 void asth_scalar_f32_to_f16_row(const float *x, asth_f16 *y, int64_t n);
 
 /* ---- x86 variants (x86-64 only) ----------------------------------------- */

@@ -15,6 +15,8 @@ import Tokenizer
 public final class LocalHost: CompletionService, @unchecked Sendable {
     public let host: PersonaHost
     public let catalog: PersonaCatalog
+    /// Where dispatch and reply records go: the one given, else the
+    /// `PersonaHost`'s; nil keeps none.
     public let metrics: (any MetricsSink)?
     /// Whether this host serves the socket (`asth serve`), for reports.
     public let isDaemon: Bool
@@ -45,7 +47,7 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
     ) {
         self.host = host
         self.catalog = catalog
-        self.metrics = metrics
+        self.metrics = metrics ?? host.metrics
         self.isDaemon = isDaemon
         self.engineLimits = engineLimits
     }
@@ -84,8 +86,12 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
             }
         } catch {
             var partial = CompletionUsage()
+            partial.promptTokens = prepared.prompt.count
             partial.completionTokens = ids.count
-            _ = try? billing.settle(partial, promptTokensComputed: prepared.prompt.count)
+            partial.stopReason = "error"
+            let charge = try? billing.settle(partial, promptTokensComputed: prepared.prompt.count)
+            partial.microMotes = charge ?? 0
+            report(partial, prepared: prepared)
             throw error
         }
         let tail = decoder.finish()

@@ -230,9 +230,10 @@ final class ModelEngine: @unchecked Sendable {
                 index: index, tenant: sequence.tenant, prefillRows: sequence.prefillRows,
                 lastDispatch: sequence.lastDispatch)
         }
-        let picks = share.plan(
-            candidates, slots: limits.sequencesPerDispatchMax,
-            prefillRows: limits.prefillRowsPerDispatchMax)
+        // The batch fits the device: decode rows first, prefill in what is left.
+        let slots = min(limits.sequencesPerDispatchMax, device.rowsMax)
+        let prefillRows = min(limits.prefillRowsPerDispatchMax, device.rowsMax - slots)
+        let picks = share.plan(candidates, slots: slots, prefillRows: max(prefillRows, 1))
         return picks.map { (active[$0.index], $0.rows) }
     }
 }

@@ -13,6 +13,8 @@ public final class PersonaHost: @unchecked Sendable {
     public let store: ModelStore
     /// Threads for the CPU device; nil takes every core.
     public let threads: Int?
+    /// Where conversations send their metrics records; nil keeps none.
+    public let metrics: MetricsSink?
 
     /// Loaded models by file path with links resolved, so that a store name
     /// and a path to the same file share one mapping. Guarded by `lock`.
@@ -22,10 +24,11 @@ public final class PersonaHost: @unchecked Sendable {
     private let lock = NSLock()
     private let log = Log("host")
 
-    public init(home: Home, threads: Int? = nil) {
+    public init(home: Home, threads: Int? = nil, metrics: MetricsSink? = nil) {
         self.home = home
         self.store = ModelStore(home: home)
         self.threads = threads
+        self.metrics = metrics
     }
 
     /// The model a `--model` argument or a persona names, loaded on first use.

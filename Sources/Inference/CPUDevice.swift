@@ -32,7 +32,10 @@ public final class CPUDevice: Device, @unchecked Sendable {
         self.workspace = Workspace(config: config, rowsMax: rowsMax)
         log.info(
             "ready",
-            ["threads": threadCount, "kernels": String(cString: asth_variant_name(asth_variant_current()))])
+            [
+                "threads": threadCount,
+                "kernels": String(cString: asth_variant_name(asth_variant_current())),
+            ])
     }
 
     deinit {
@@ -45,7 +48,9 @@ public final class CPUDevice: Device, @unchecked Sendable {
     }
 
     public func makeCache(capacity: Int) -> KVCache {
-        KVCache(capacity: capacity, layerCount: config.blockCount, kvDimension: config.kvDimension)
+        KVCache(
+            capacity: min(capacity, config.contextLength), layerCount: config.blockCount,
+            kvDimension: config.kvDimension)
     }
 
     public func dispatch(_ rows: [BatchRow]) throws -> Logits {
@@ -81,11 +86,14 @@ public final class CPUDevice: Device, @unchecked Sendable {
                 throw InferenceError.tokenOutOfRange(
                     token: row.token, vocabularySize: config.vocabularySize)
             }
-            guard row.position < row.cache.capacity else {
-                throw InferenceError.contextFull(
-                    positions: row.position + 1, capacity: row.cache.capacity)
+            // A cache may be made longer than the trained context, but the
+            // attention scratch holds `contextLength` scores: stop there too.
+            let capacity = min(row.cache.capacity, config.contextLength)
+            guard row.position < capacity else {
+                throw InferenceError.contextFull(positions: row.position + 1, capacity: capacity)
             }
-            precondition(row.position >= 0 && row.position <= row.cache.count + rows.count,
+            precondition(
+                row.position >= 0 && row.position <= row.cache.count + rows.count,
                 "row at position \(row.position) leaves a gap in a cache of \(row.cache.count)")
         }
     }
@@ -115,39 +123,62 @@ extension CPUDevice {
         // RoPE on queries and keys, each row at its own position.
         for (i, row) in rows.enumerated() {
             let position = Int64(row.position)
-            asth_rope_norm(w.q + i * e, Int64(c.headCount), Int64(hd), Int64(c.ropeDimensions),
+            asth_rope_norm(
+                w.q + i * e, Int64(c.headCount), Int64(hd), Int64(c.ropeDimensions),
                 position, c.ropeFreqBase)
-            asth_rope_norm(w.k + i * kvd, Int64(c.kvHeadCount), Int64(hd),
+            asth_rope_norm(
+                w.k + i * kvd, Int64(c.kvHeadCount), Int64(hd),
                 Int64(c.ropeDimensions), position, c.ropeFreqBase)
         }
 
         // Keys and values go into each row's cache before anyone attends.
         for (i, row) in rows.enumerated() {
             let cache = row.cache
-            asth_f32_to_f16_row(w.k + i * kvd, cache.keyRow(layer: layer, position: row.position),
+            asth_f32_to_f16_row(
+                w.k + i * kvd, cache.keyRow(layer: layer, position: row.position),
                 Int64(kvd))
-            asth_f32_to_f16_row(w.v + i * kvd,
+            asth_f32_to_f16_row(
+                w.v + i * kvd,
                 cache.valueRow(layer: layer, position: row.position), Int64(kvd))
         }
 
         // Attention: every query head over its KV head's positions up to its own.
-        let scale = 1 / Float(hd).squareRoot()
-        let group = c.headCount / c.kvHeadCount
-        for (i, row) in rows.enumerated() {
-            let keys = row.cache.keyRow(layer: layer, position: 0)
-            let values = row.cache.valueRow(layer: layer, position: 0)
-            for h in 0..<c.headCount {
-                let kvOffset = (h / group) * hd
-                asth_attention_head(w.q + i * e + h * hd, keys + kvOffset, values + kvOffset,
-                    Int64(kvd), Int64(row.position + 1), Int64(hd), scale, w.scores,
-                    w.attended + i * e + h * hd)
-            }
-        }
+        attendHeads(layer: layer, rows: rows)
 
         // O projection, then the residual add.
         let attended = w.activations(w.attended, columns: e, rows: n)
         project(lw.output, attended, rows: n, into: w.xb)
         asth_add(w.x, w.xb, Int64(n * e))
+    }
+
+    /// Attention of every query head of every row over its KV head's cached
+    /// positions up to the row's own, into `workspace.attended`.
+    ///
+    /// llama.cpp orders the products one way for a lone token and another for
+    /// several (Kernels/CPU/NUMERICS.md). The choice counts the rows of each
+    /// sequence, not of the dispatch, so a sequence's numbers do not depend on
+    /// what else shares the dispatch.
+    private func attendHeads(layer: Int, rows: [BatchRow]) {
+        let w = workspace
+        let c = config
+        let (e, kvd, hd) = (c.embeddingLength, c.kvDimension, c.headDimension)
+        let scale = 1 / Float(hd).squareRoot()
+        let group = c.headCount / c.kvHeadCount
+        let rowsPerCache = Dictionary(grouping: rows) { ObjectIdentifier($0.cache) }
+            .mapValues(\.count)
+        for (i, row) in rows.enumerated() {
+            let batched = rowsPerCache[ObjectIdentifier(row.cache), default: 1] >= 2
+            let attend = batched ? asth_attention_head_batched : asth_attention_head
+            let keys = row.cache.keyRow(layer: layer, position: 0)
+            let values = row.cache.valueRow(layer: layer, position: 0)
+            for h in 0..<c.headCount {
+                let kvOffset = (h / group) * hd
+                attend(
+                    w.q + i * e + h * hd, keys + kvOffset, values + kvOffset,
+                    Int64(kvd), Int64(row.position + 1), Int64(hd), scale, w.scores,
+                    w.attended + i * e + h * hd)
+            }
+        }
     }
 
     /// PreScale2 › Gate+SiLU+Up › EltMul › Down › FFN ResAdd.
@@ -161,11 +192,14 @@ extension CPUDevice {
             asth_rmsnorm(w.x + i * e, lw.ffnNorm, w.xb + i * e, Int64(e), c.rmsEpsilon)
         }
 
-        // Gate and up projections, then silu(gate) * up.
+        // Gate and up projections, then silu(gate) * up row by row (the kernel
+        // follows ggml's vector groups from the start of each row).
         let input = w.activations(w.xb, columns: e, rows: n)
         project(lw.gate, input, rows: n, into: w.gate)
         project(lw.up, input, rows: n, into: w.up)
-        asth_silu_mul(w.gate, w.up, w.gate, Int64(n * f))
+        for i in 0..<n {
+            asth_silu_mul(w.gate + i * f, w.up + i * f, w.gate + i * f, Int64(f))
+        }
 
         // Down projection, then the residual add.
         let hidden = w.activations(w.gate, columns: f, rows: n)
@@ -185,7 +219,8 @@ extension CPUDevice {
         }
 
         for (slot, i) in wanted.enumerated() {
-            asth_rmsnorm(w.x + i * e, weights.outputNorm, w.xb + slot * e, Int64(e),
+            asth_rmsnorm(
+                w.x + i * e, weights.outputNorm, w.xb + slot * e, Int64(e),
                 config.rmsEpsilon)
         }
         let input = w.activations(w.xb, columns: e, rows: wanted.count)
@@ -201,7 +236,8 @@ extension CPUDevice {
         let quantized = matrix.takesQuantizedInput
         let x = quantized ? UnsafeRawPointer(input.quantized) : UnsafeRawPointer(input.floats)
         let stride = quantized ? input.quantizedRowBytes : input.columns * 4
-        asth_pool_matmul(pool, matrix.type, matrix.data, Int64(matrix.columns),
+        asth_pool_matmul(
+            pool, matrix.type, matrix.data, Int64(matrix.columns),
             Int64(matrix.rows), x, Int64(stride), Int64(n), out, Int64(matrix.rows))
     }
 }

@@ -49,6 +49,8 @@ public protocol Device: AnyObject {
     var name: String { get }
     /// Details for reports: kernel variant, threads.
     var detail: String { get }
+    /// Most rows one dispatch may carry.
+    var rowsMax: Int { get }
     /// A fresh KV cache for a sequence of up to `capacity` positions.
     func makeCache(capacity: Int) -> KVCache
     /// Runs the rows through the model and returns the logits they asked for.

@@ -83,7 +83,7 @@ public struct Generator {
     /// Most prompt positions per prefill dispatch.
     public var prefillChunk: Int
 
-    public init(device: Device, prefillChunk: Int = 256) {
+    public init(device: Device, prefillChunk: Int = 512) {
         precondition(prefillChunk > 0, "prefill chunks hold at least one position")
         self.device = device
         self.prefillChunk = prefillChunk
@@ -151,7 +151,7 @@ public struct Generator {
         var start = 0
         var logits: Logits?
         while start < tokens.count {
-            let end = min(start + prefillChunk, tokens.count)
+            let end = min(start + min(prefillChunk, device.rowsMax), tokens.count)
             let base = sequence.ids.count
             let rows = (start..<end).map { i in
                 BatchRow(

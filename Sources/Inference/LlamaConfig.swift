@@ -76,14 +76,16 @@ public struct LlamaConfig: Sendable, Equatable {
         try validate(model: gguf.name)
     }
 
-    /// Checks every value against `Limits.Model` and the others.
+    /// Checks every value against `Limits` and the others; an error
+    /// names the key at fault.
     public func validate(model: String) throws {
         typealias L = Limits
+        func failure(_ key: String, _ value: String, _ limit: String) -> InferenceError {
+            .badHyperparameter(model: model, key: "llama." + key, value: value, limit: limit)
+        }
         func check(_ key: String, _ value: Int, _ range: ClosedRange<Int>) throws {
             guard range.contains(value) else {
-                throw InferenceError.badHyperparameter(
-                    model: model, key: "llama." + key, value: String(value),
-                    limit: "\(range.lowerBound)...\(range.upperBound)")
+                throw failure(key, String(value), "\(range.lowerBound)...\(range.upperBound)")
             }
         }
         try check("embedding_length", embeddingLength, 32...L.embeddingLengthMax)
@@ -94,25 +96,40 @@ public struct LlamaConfig: Sendable, Equatable {
         try check("context_length", contextLength, 1...L.contextLengthMax)
         try check("vocab_size", vocabularySize, 1...L.vocabularySizeMax)
         try check("rope.dimension_count", ropeDimensions, 0...(embeddingLength / headCount))
+
+        // Heads split the embedding evenly, into widths RoPE can pair up, and
+        // query heads share KV heads in equal groups.
+        guard embeddingLength % headCount == 0, headDimension % 2 == 0 else {
+            throw failure(
+                "attention.head_count", String(headCount),
+                "must divide embedding_length \(embeddingLength) into heads of even width")
+        }
+        guard headCount % kvHeadCount == 0 else {
+            throw failure(
+                "attention.head_count_kv", String(kvHeadCount),
+                "must divide attention.head_count \(headCount)")
+        }
+        guard ropeDimensions % 2 == 0 else {
+            throw failure("rope.dimension_count", String(ropeDimensions), "an even number")
+        }
+
+        // The kernels take whole quant blocks of 32 elements.
         let blockSize = 32
-        guard embeddingLength % headCount == 0, headCount % kvHeadCount == 0,
-            headDimension % 2 == 0, ropeDimensions % 2 == 0
-        else {
-            throw InferenceError.badHyperparameter(
-                model: model, key: "llama.attention.head_count", value: String(headCount),
-                limit: "must divide embedding_length \(embeddingLength) into even heads,"
-                    + " and be a multiple of head_count_kv \(kvHeadCount)")
+        guard embeddingLength % blockSize == 0 else {
+            throw failure(
+                "embedding_length", String(embeddingLength), "a multiple of \(blockSize)")
         }
-        guard embeddingLength % blockSize == 0, feedForwardLength % blockSize == 0 else {
-            throw InferenceError.badHyperparameter(
-                model: model, key: "llama.embedding_length", value: String(embeddingLength),
-                limit: "embedding and feed-forward lengths must be multiples of \(blockSize)")
+        guard feedForwardLength % blockSize == 0 else {
+            throw failure(
+                "feed_forward_length", String(feedForwardLength), "a multiple of \(blockSize)")
         }
-        guard rmsEpsilon > 0, rmsEpsilon < 1, ropeFreqBase > 1, ropeFreqBase.isFinite else {
-            throw InferenceError.badHyperparameter(
-                model: model, key: "llama.attention.layer_norm_rms_epsilon",
-                value: "\(rmsEpsilon) (rope.freq_base \(ropeFreqBase))",
-                limit: "epsilon in (0, 1), freq_base finite and > 1")
+
+        // Floats: NaN fails every comparison, so it fails these too.
+        guard rmsEpsilon > 0, rmsEpsilon < 1 else {
+            throw failure("attention.layer_norm_rms_epsilon", "\(rmsEpsilon)", "in (0, 1)")
+        }
+        guard ropeFreqBase > 1, ropeFreqBase.isFinite else {
+            throw failure("rope.freq_base", "\(ropeFreqBase)", "finite and > 1")
         }
     }
 }

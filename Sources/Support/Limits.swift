@@ -126,6 +126,60 @@ extension Limits {
 }
 
 extension Limits {
+    /// Bounds on chat sessions' settings from the environment.
+    public enum Chat {
+        /// Shortest hold timeout (`ASTH_HOLD_TIMEOUT_MS`): a hold must outlive
+        /// the reply it pays for, or the reply's post finds it expired and
+        /// the reply goes unpaid; a short reply still takes about a second.
+        /// The longest is the ledger's `holdTimeoutMsMax`.
+        public static let holdTimeoutMsMin: Int64 = 1_000
+    }
+
+    /// Bounds on the metrics store, its writer and its reports.
+    public enum Metrics {
+        /// Records waiting for the background writer. `record` never waits:
+        /// past this the newest record is dropped and counted, so a stalled
+        /// disk costs metrics, not generation speed. 64 Ki records are about
+        /// ten minutes of dispatches at 100 per second.
+        public static let queueRecordsMax = 65_536
+        /// Records written in one transaction: one fsync per batch rather
+        /// than per record, and a lock held for milliseconds, not seconds.
+        public static let batchRecordsMax = 4_096
+        /// How long the writer waits after the first record of a batch for
+        /// more to arrive, in milliseconds. Longer saves transactions; shorter
+        /// makes `asth metrics` see a reply sooner.
+        public static let writerLingerMs = 50
+        /// Age past which dispatch and reply rows are deleted: 90 days keeps a
+        /// quarter of history for the dashboard. Counters are kept forever
+        /// (they are one row per label set), so all-time figures survive.
+        public static let retentionDays = 90
+        /// Reply rows kept at most; the oldest go first.
+        public static let retentionRepliesMax = 200_000
+        /// Dispatch rows kept at most (about 100 bytes each on disk); a
+        /// reply takes one per token, so this is about 10 Ki long replies.
+        public static let retentionDispatchesMax = 1_000_000
+        /// Batches written between two retention passes.
+        public static let pruneEveryBatches = 64
+        /// Replies listed in the text report's log.
+        public static let logRepliesMax = 50
+        /// Replies a report or dashboard reads; older ones in the window are
+        /// left out of the charts (counters still include them).
+        public static let reportRepliesMax = 20_000
+        /// Dispatch rows the dashboard reads for device utilisation.
+        public static let reportDispatchesMax = 200_000
+        /// Distinct (persona, model, device) label sets in the Prometheus
+        /// output; the rest are summed under persona="other" so a flood of
+        /// names cannot explode a scraper's series count.
+        public static let labelSetsMax = 256
+        /// Bytes of a persona, model, device or session name in a record;
+        /// longer names are cut (they come from our own host).
+        public static let nameBytesMax = 256
+        /// Furthest back `--since` may reach, in days (about ten years).
+        public static let sinceDaysMax = 3_660
+    }
+}
+
+extension Limits {
     /// Bounds on what the host admits and keeps: queues, sequences, caches,
     /// and what a client may send on the socket. Past a queue bound a
     /// request is refused at once as busy and charged nothing.

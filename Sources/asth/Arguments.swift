@@ -10,6 +10,11 @@ struct Arguments {
         self.command = command
     }
 
+    /// The words left, for a subcommand named `command` in messages.
+    func subcommand(_ command: String) -> Arguments {
+        Arguments(words, command: command)
+    }
+
     /// True when `--name` is present (and removes it).
     mutating func flag(_ name: String) -> Bool {
         guard let index = words.firstIndex(of: name) else { return false }

@@ -19,7 +19,19 @@ enum Command {
                    [--temperature T] [--seed S] [--json]
           tokenize --model M [--json] TEXT  token ids of TEXT
           personas list | show NAME | check [FILE...]
-          ledger balance | history [PERSONA]
+          ledger balance [PERSONA]          what each persona can spend
+          ledger history [PERSONA]          the latest transfers [--limit N]
+          ledger grant PERSONA MOTES        Motes from the treasury [--id ID: once per id]
+          ledger audit                      spend, holds, budgets, largest charges, verify
+                                            [--largest N]
+          ledger verify                     every hash, signature, balance and price
+                                            [--checkpoint FILE: and that it extends it]
+          ledger checkpoint                 a signed note of the ledger's size and head
+                                            [--out FILE]
+          ledger export --csv|--json        every transfer with its usage [--out FILE]
+          metrics [--persona P] [--since T]  inference report [--json | --prometheus]
+          report --html FILE                the metrics dashboard as one HTML page
+          bench [--model M] [--json]        prefill, decode and batch speed (compare with llama.cpp)
           serve [--http ADDR]               the host daemon on ASTH_HOME/host.sock
           ps [--json]                       what the host is doing now
           models                            models in the store
@@ -27,6 +39,7 @@ enum Command {
 
         Common options: --personas DIR, --threads N, --json where it applies.
         State lives in ASTH_HOME (default ~/.local/share/asthenosphere).
+        Exit codes: 0 ok, 1 usage or input error, 2 refused, 3 ledger verify failed.
         """
 
     static func run(_ words: [String]) -> Int32 {
@@ -42,10 +55,13 @@ enum Command {
             case "tokenize": try TokenizeCommand.run(&arguments)
             case "personas": try PersonasCommand.run(&arguments)
             case "ledger": try LedgerCommand.run(&arguments)
+            case "metrics": try MetricsCommand.run(&arguments)
+            case "report": try ReportCommand.run(&arguments)
             case "models": try ModelsCommand.run(&arguments)
             case "devices": try DevicesCommand.run(&arguments)
             case "serve": try ServeCommand.run(&arguments)
             case "ps": try PsCommand.run(&arguments)
+            case "bench": try BenchCommand.run(&arguments)
             default: throw UsageError("unknown command '\(name)'; see `asth --help`")
             }
             return 0
@@ -96,18 +112,21 @@ struct Context {
         threads = try arguments.number("--threads", in: 1...256)
     }
 
-    func host() -> PersonaHost {
-        PersonaHost(home: home, threads: threads)
+    func host(metrics: MetricsSink? = nil) -> PersonaHost {
+        PersonaHost(home: home, threads: threads, metrics: metrics)
     }
 
     /// The service that runs generations: the daemon when one serves this
-    /// home, else a host in this process. A catalog named with `--personas`
-    /// is this process's own, so it always runs in process.
-    func service(catalog: PersonaCatalog) -> any CompletionService {
+    /// home, else a host in this process sending its records to `metrics`.
+    /// A catalog named with `--personas` is this process's own, so it
+    /// always runs in process.
+    func service(
+        catalog: PersonaCatalog, metrics: () -> MetricsSink? = { nil }
+    ) -> any CompletionService {
         if !catalog.isExplicit, let daemon = RemoteHost.running(in: home) {
             return daemon
         }
-        return LocalHost(host: host(), catalog: catalog)
+        return LocalHost(host: host(metrics: metrics()), catalog: catalog)
     }
 
     /// The persona catalog: `--personas DIR`, else the standard folders.

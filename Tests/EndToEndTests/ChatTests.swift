@@ -7,9 +7,14 @@ import Testing
 struct ChatTests {
     static let personas = ["assistant", "pirate", "poet", "tutor"]
     static let script =
-        "What is the capital of France?\nName one animal that lives in the sea.\n/bye\n"
+        "What is the capital of France?\nName one animal that lives in the sea.\nThank you!\n"
 
-    @Test("two turns give two replies, two usage rows and two charges", arguments: personas)
+    /// A settled reply: a hold posted, or a direct charge.
+    static func isCharge(_ row: [String: Any]) -> Bool {
+        ["post", "charge"].contains(row["kind"] as? String ?? "")
+    }
+
+    @Test("three turns give three replies, three usage rows and three charges", arguments: personas)
     func scripted(persona: String) throws {
         let cli = try CLI()
         defer { cli.cleanUp() }
@@ -18,9 +23,9 @@ struct ChatTests {
 
         // One reply per turn on stdout, one status line per reply on stderr.
         let replies = chat.stdout.split(separator: "\n", omittingEmptySubsequences: true)
-        #expect(replies.count >= 2, "replies: \(chat.stdout)")
+        #expect(replies.count >= 3, "replies: \(chat.stdout)")
         let statusLines = chat.stderr.split(separator: "\n").filter { $0.contains("Motes charged") }
-        #expect(statusLines.count == 2, "stderr: \(chat.stderr)")
+        #expect(statusLines.count == 3, "stderr: \(chat.stderr)")
 
         // The ledger holds the allowance grant and one charge per reply.
         let history = try cli.run(["ledger", "history", persona, "--json"])
@@ -28,8 +33,8 @@ struct ChatTests {
         let rows =
             try JSONSerialization.jsonObject(with: Data(history.stdout.utf8))
             as? [[String: Any]] ?? []
-        let charges = rows.filter { $0["kind"] as? String == "charge" }
-        #expect(charges.count == 2)
+        let charges = rows.filter(Self.isCharge)
+        #expect(charges.count == 3)
         for charge in charges {
             #expect((charge["change_micro_motes"] as? Int ?? 0) < 0)
             #expect((charge["output_tokens"] as? Int ?? 0) > 0)
@@ -41,7 +46,7 @@ struct ChatTests {
         let balanceRows =
             try JSONSerialization.jsonObject(with: Data(balance.stdout.utf8))
             as? [[String: Any]] ?? []
-        let granted = rows.filter { $0["kind"] as? String != "charge" }
+        let granted = rows.filter { !Self.isCharge($0) }
             .reduce(0) { $0 + ($1["change_micro_motes"] as? Int ?? 0) }
         let spent = charges.reduce(0) { $0 + ($1["change_micro_motes"] as? Int ?? 0) }
         #expect(balanceRows.first?["balance_micro_motes"] as? Int == granted + spent)
@@ -57,8 +62,8 @@ struct ChatTests {
         let rows =
             try JSONSerialization.jsonObject(with: Data(history.stdout.utf8))
             as? [[String: Any]] ?? []
-        let charges = rows.filter { $0["kind"] as? String == "charge" }
-        #expect(charges.count == 2)
+        let charges = rows.filter(Self.isCharge)
+        #expect(charges.count == 3)
         #expect((charges.last?["cached_prompt_tokens"] as? Int ?? 0) > 20)
     }
 
@@ -81,6 +86,7 @@ struct ChatTests {
         #expect(chat.stderr.contains("may cost up to"), "\(chat.stderr)")
         #expect(chat.stderr.contains("refills"), "\(chat.stderr)")
         let history = try cli.run(["ledger", "history", "frugal", "--json"])
+        #expect(!history.stdout.contains("\"post\""), "\(history.stdout)")
         #expect(!history.stdout.contains("\"charge\""), "\(history.stdout)")
     }
 

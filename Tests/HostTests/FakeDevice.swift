@@ -22,6 +22,7 @@ final class FakeClock: EngineClock {
 final class FakeDevice: Device, @unchecked Sendable {
     let name = "fake"
     let detail = "test double"
+    var rowsMax: Int { Self.rowsLimit }
     let clock: FakeClock
     let fixed: Duration
     let perRow: Duration
@@ -30,8 +31,8 @@ final class FakeDevice: Device, @unchecked Sendable {
 
     /// Every dispatch's rows, as (cache, position, token).
     private(set) var dispatched: [[(cache: ObjectIdentifier, position: Int, token: Int)]] = []
-    private let logits: UnsafeMutablePointer<Float>  // [rowsMax][vocabularySize]
-    private static let rowsMax = 4096
+    private let logits: UnsafeMutablePointer<Float>  // [rowsLimit][vocabularySize]
+    private static let rowsLimit = 4096
 
     init(
         clock: FakeClock, fixed: Duration = .milliseconds(2), perRow: Duration = .microseconds(500)
@@ -39,7 +40,7 @@ final class FakeDevice: Device, @unchecked Sendable {
         self.clock = clock
         self.fixed = fixed
         self.perRow = perRow
-        logits = .allocate(capacity: Self.rowsMax * Self.vocabularySize)
+        logits = .allocate(capacity: Self.rowsLimit * Self.vocabularySize)
     }
 
     deinit {
@@ -56,7 +57,7 @@ final class FakeDevice: Device, @unchecked Sendable {
     }
 
     func dispatch(_ rows: [BatchRow]) throws -> Logits {
-        precondition(!rows.isEmpty && rows.count <= Self.rowsMax, "fake batch of \(rows.count)")
+        precondition(!rows.isEmpty && rows.count <= Self.rowsLimit, "fake batch of \(rows.count)")
         dispatched.append(rows.map { (ObjectIdentifier($0.cache), $0.position, $0.token) })
         clock.advance(by: fixed + perRow * rows.count)
         var out = 0

@@ -60,3 +60,27 @@ struct Reference: Decodable {
         return try! JSONDecoder().decode(Reference.self, from: data)
     }()
 }
+
+/// llama.cpp's top logits at every step of the greedy fixtures, one
+/// token per decode (see Tests/Fixtures/README.md).
+struct DecodeReference: Decodable {
+    struct Step: Decodable {
+        let step: Int
+        let top_ids: [Int]
+        let top_logits: [Float]
+    }
+
+    struct Run: Decodable {
+        let greedy_index: Int
+        let steps: [Step]
+    }
+
+    let decode: [Run]
+
+    static let shared: DecodeReference = {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../Fixtures/smollm2-135m-q4_1.llamacpp-decode.json")
+        let data = try! Data(contentsOf: url)
+        return try! JSONDecoder().decode(DecodeReference.self, from: data)
+    }()
+}

@@ -14,13 +14,13 @@ import Testing
     func namesRoundTrip(variant: asth_variant, name: String) {
         #expect(String(cString: asth_variant_name(variant)) == name)
         let supported = asth_kernels_for(variant) != nil
-        #expect(asth_variant_select(name) == (supported ? variant : asth_variant_best()))
+        #expect(asth_variant_select(name) == (supported ? variant : asth_variant_default()))
         if supported { #expect(kernels(variant).variant == variant) }
     }
 
     @Test(arguments: [nil, "", "AVX2 ", "neon", "fastest"] as [String?])
-    func unknownNamesSelectBest(name: String?) {
-        #expect(asth_variant_select(name) == asth_variant_best())
+    func unknownNamesSelectTheDefault(name: String?) {
+        #expect(asth_variant_select(name) == asth_variant_default())
     }
 
     /// The variant in use is the one ASTH_KERNELS selects (the best when it

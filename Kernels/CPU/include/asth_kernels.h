@@ -78,7 +78,8 @@ typedef enum {
 /* The fastest variant this processor supports. */
 asth_variant asth_variant_best(void);
 
-/* The variant in use: ASTH_KERNELS if set and supported, else the best. */
+/* The variant in use: ASTH_KERNELS if set and supported, else the default:
+ * the fastest variant that reproduces llama.cpp bit for bit (NUMERICS.md). */
 asth_variant asth_variant_current(void);
 
 /* Pins a variant; returns 0, or -1 when the processor lacks it. */
@@ -88,9 +89,12 @@ int asth_variant_set(asth_variant variant);
 const char *asth_variant_name(asth_variant variant);
 
 /* The variant a value of ASTH_KERNELS selects: the named variant when this
- * processor supports it, else the best (also for NULL or an unknown name).
+ * processor supports it, else the default (also for NULL or an unknown name).
  * asth_variant_current applies it to getenv("ASTH_KERNELS") on first use. */
 asth_variant asth_variant_select(const char *name);
+
+/* The variant used when ASTH_KERNELS names none. */
+asth_variant asth_variant_default(void);
 
 /* ---- Conversions and quantization -------------------------------------- */
 
@@ -152,10 +156,21 @@ void asth_rope_norm(float *x, int64_t n_heads, int64_t head_dim, int64_t rope_di
  * fp16 before q.k, scores are scaled by `scale`, softmaxed in float, and the
  * probabilities rounded to fp16 before weighting v; sums are float.
  * scratch holds n_pos floats; out holds head_dim floats.
+ *
+ * The products follow the order llama.cpp takes for a ubatch of one token
+ * (ggml_vec_dot_f16); asth_attention_head_batched follows the order it
+ * takes for two tokens or more (llamafile's tinyBLAS). Results differ in
+ * the last bits only; see Kernels/CPU/NUMERICS.md.
  */
 void asth_attention_head(const float *q, const asth_f16 *k, const asth_f16 *v,
                          int64_t kv_stride, int64_t n_pos, int64_t head_dim, float scale,
                          float *scratch, float *out);
+
+/* asth_attention_head in llama.cpp's order for a ubatch of several tokens:
+ * use it for every row of a dispatch that carries two rows or more. */
+void asth_attention_head_batched(const float *q, const asth_f16 *k, const asth_f16 *v,
+                                 int64_t kv_stride, int64_t n_pos, int64_t head_dim,
+                                 float scale, float *scratch, float *out);
 
 /* Converts n floats to fp16 (for writing the KV cache). */
 void asth_f32_to_f16_row(const float *x, asth_f16 *y, int64_t n);
@@ -204,6 +219,10 @@ typedef struct {
                            int64_t kv_stride, int64_t n_pos, int64_t head_dim, float scale,
                            float *scratch, float *out);
     void (*f32_to_f16_row)(const float *x, asth_f16 *y, int64_t n);
+    /* May be NULL: the scalar reference stands in. */
+    void (*attention_head_batched)(const float *q, const asth_f16 *k, const asth_f16 *v,
+                                   int64_t kv_stride, int64_t n_pos, int64_t head_dim,
+                                   float scale, float *scratch, float *out);
 } asth_kernel_table;
 
 /* The table of a variant, or NULL when this processor lacks it. */

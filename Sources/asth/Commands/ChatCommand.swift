@@ -2,6 +2,7 @@ import CEdit
 import Foundation
 import Host
 import Ledger
+import Metrics
 import Personas
 import Support
 
@@ -17,8 +18,14 @@ enum ChatCommand {
         let name = try arguments.required("PERSONA")
         try arguments.finish()
 
-        // The persona, from the daemon when one runs, else from the catalog.
-        let service = context.service(catalog: catalog)
+        // The persona, from the daemon when one runs, else from the catalog;
+        // a host in this process records its metrics itself.
+        var recorder: MetricsRecorder?
+        let service = context.service(catalog: catalog) {
+            recorder = MetricsCommand.recorder(home: context.home)
+            return recorder
+        }
+        defer { recorder?.close() }
         let persona = try find(name, service: service, catalog: catalog)
         let interactive = isatty(0) == 1
         if interactive && service is LocalHost {

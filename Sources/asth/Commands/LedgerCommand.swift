@@ -1,7 +1,12 @@
 import Foundation
 import Ledger
+import Personas
 
-/// `asth ledger balance | history [PERSONA]`.
+/// `asth ledger ACTION`: what a person can read and check in the ledger.
+///
+/// `balance` and `history` read accounts; `grant` funds one; `audit`,
+/// `verify`, `checkpoint` and `export` (in `LedgerAuditCommand` and
+/// `LedgerVerifyCommand`) report on the whole ledger.
 enum LedgerCommand {
     struct BalanceRow: Encodable {
         let persona: String
@@ -22,23 +27,36 @@ enum LedgerCommand {
         let schedule_version: Int?
     }
 
+    static let actions = "balance, history, grant, audit, verify, checkpoint, export"
+
     static func run(_ arguments: inout Arguments) throws {
         let context = try Context(&arguments)
         let json = arguments.flag("--json")
-        let action = try arguments.required("balance | history")
-        let ledger = try Ledger(home: context.home)
+        let action = try arguments.required("action (\(actions))")
+        arguments = arguments.subcommand("asth ledger \(action)")
         switch action {
         case "balance":
             let persona = arguments.positional()
             try arguments.finish()
-            try balance(ledger, persona: persona, json: json)
+            try balance(try Ledger(home: context.home), persona: persona, json: json)
         case "history":
-            let persona = arguments.positional()
             let limit = try arguments.number("--limit", in: 1...10_000) ?? 50
+            let persona = arguments.positional()
             try arguments.finish()
-            try history(ledger, persona: persona, limit: limit, json: json)
+            try history(
+                try Ledger(home: context.home), persona: persona, limit: limit, json: json)
+        case "grant":
+            try grant(&arguments, context: context, json: json)
+        case "audit":
+            try LedgerAuditCommand.run(&arguments, context: context, json: json)
+        case "verify":
+            try LedgerVerifyCommand.verify(&arguments, context: context, json: json)
+        case "checkpoint":
+            try LedgerVerifyCommand.checkpoint(&arguments, context: context, json: json)
+        case "export":
+            try LedgerVerifyCommand.export(&arguments, context: context, json: json)
         default:
-            throw UsageError("asth ledger: unknown action '\(action)' (balance, history)")
+            throw UsageError("asth ledger: unknown action '\(action)' (\(actions))")
         }
     }
 
@@ -96,5 +114,78 @@ enum LedgerCommand {
             prompt_tokens: e.usage?.promptTokens, cached_prompt_tokens: e.usage?.cachedPromptTokens,
             output_tokens: e.usage?.outputTokens, elapsed_ms: e.usage?.elapsedMs,
             schedule_version: e.scheduleVersion)
+    }
+}
+
+// MARK: - Grant
+
+extension LedgerCommand {
+    struct GrantResult: Encodable {
+        let persona: String
+        let transfer_id: String
+        let sequence: Int64
+        let amount_micro_motes: Int64
+        /// True when this id had already granted, and nothing new was.
+        let already_granted: Bool
+        let balance_micro_motes: Int64
+    }
+
+    /// `asth ledger grant PERSONA MOTES [--id ID]`: Motes from the treasury.
+    /// With `--id`, running the same grant again grants nothing and says so.
+    static func grant(_ arguments: inout Arguments, context: Context, json: Bool) throws {
+        let catalog = try Context.catalog(&arguments)
+        let id = try arguments.option("--id")
+        let persona = try arguments.required("PERSONA")
+        let amountText = try arguments.required("MOTES")
+        try arguments.finish()
+        guard let amount = MicroMotes(motes: amountText), amount > .zero else {
+            throw UsageError(
+                "\(arguments.command): MOTES = '\(amountText)': expected a positive number"
+                    + " of Motes with at most six decimals, such as 12.5")
+        }
+        let ledger = try Ledger(home: context.home)
+        try requireKnown(persona, catalog: catalog, ledger: ledger, command: arguments.command)
+
+        // A new transfer comes after every transfer the persona had; a repeat
+        // of an earlier grant is one of them.
+        let newestBefore = try ledger.history(persona: persona, limit: 1).first?.transfer
+        let transfer = try ledger.grant(
+            persona: persona, amount: amount, id: id.map { grantIdPrefix + $0 })
+        let result = GrantResult(
+            persona: persona, transfer_id: transfer.id, sequence: transfer.sequence,
+            amount_micro_motes: transfer.amount.rawValue,
+            already_granted: transfer.sequence <= newestBefore?.sequence ?? 0,
+            balance_micro_motes: try ledger.balance(persona: persona).rawValue)
+        if json {
+            try printJSON(result)
+            return
+        }
+        let balance = MicroMotes(result.balance_micro_motes)
+        if result.already_granted {
+            print(
+                "already granted: \(transfer.id) gave \(persona) \(transfer.amount) Motes"
+                    + " (transfer \(transfer.sequence)); nothing new was granted;"
+                    + " balance \(balance) Motes")
+        } else {
+            print(
+                "granted \(transfer.amount) Motes to \(persona) (transfer \(transfer.sequence),"
+                    + " \(transfer.id)); balance \(balance) Motes")
+        }
+    }
+
+    /// Grant ids given with `--id` are stored under this prefix, so that no
+    /// choice of id can collide with the ids the host gives holds and posts.
+    static let grantIdPrefix = "grant:"
+
+    /// Fails unless `persona` is defined in the catalog or already has an
+    /// account: a typo must not open an account that no persona can spend.
+    static func requireKnown(
+        _ persona: String, catalog: PersonaCatalog, ledger: Ledger, command: String
+    ) throws {
+        if catalog.list().contains(where: { $0.name == persona }) { return }
+        if try ledger.personaNames().contains(persona) { return }
+        throw UsageError(
+            "\(command): no persona '\(persona)' in \(catalog.directories.joined(separator: ", "))"
+                + " and no account in the ledger; see `asth personas list`")
     }
 }

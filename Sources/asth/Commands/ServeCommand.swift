@@ -24,7 +24,10 @@ enum ServeCommand {
                     + " serving the Unix socket only")
         }
 
-        let service = LocalHost(host: context.host(), catalog: catalog, isDaemon: true)
+        let recorder = MetricsCommand.recorder(home: context.home)
+        defer { recorder?.close() }
+        let service = LocalHost(
+            host: context.host(metrics: recorder), catalog: catalog, isDaemon: true)
         let server = try HostServer(service: service, home: context.home)
         let stopped = DispatchSemaphore(value: 0)
         let signals = drainOnSignals(server, within: .seconds(drainSeconds), then: stopped)
