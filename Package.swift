@@ -40,7 +40,10 @@ let package = Package(
         .target(name: "Ledger", dependencies: ["Database", "CSodium", "Support"]),
         .target(
             name: "Host",
-            dependencies: ["Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "Support"]),
+            dependencies: [
+                "Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "Database", "Support",
+            ],
+            exclude: ["PROTOCOL.md"]),
         // Metrics implements the host's `MetricsSink`: it sits above Host so
         // that Host never learns about storage, and `asth` joins the two.
         .target(
@@ -62,6 +65,9 @@ let package = Package(
             name: "InferenceTests", dependencies: ["Inference", "GGUF", "Tokenizer", "Support"]),
         .testTarget(name: "PersonasTests", dependencies: ["Personas"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Database"]),
+        .testTarget(
+            name: "HostTests",
+            dependencies: ["Host", "Inference", "Ledger", "Personas", "Tokenizer", "Support"]),
         .testTarget(
             name: "MetricsTests",
             dependencies: ["Metrics", "Host", "Inference", "Database", "Support"]),

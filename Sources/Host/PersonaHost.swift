@@ -4,8 +4,7 @@ import Ledger
 import Personas
 import Support
 
-/// The in-process host: loads each model once, opens the ledger, and starts
-/// conversations for personas.
+/// What a host process owns: each model loaded once, and the ledger.
 ///
 /// Models are shared: every persona that names the same file gets the same
 /// `LanguageModel`, so the weights are mapped once.
@@ -17,7 +16,8 @@ public final class PersonaHost: @unchecked Sendable {
     /// Where conversations send their metrics records; nil keeps none.
     public let metrics: MetricsSink?
 
-    /// Loaded models by resolved file path. Guarded by `lock`.
+    /// Loaded models by file path with links resolved, so that a store name
+    /// and a path to the same file share one mapping. Guarded by `lock`.
     private var models: [String: LanguageModel] = [:]
     /// The ledger, opened on first use. Guarded by `lock`.
     private var openLedger: Ledger?
@@ -34,7 +34,7 @@ public final class PersonaHost: @unchecked Sendable {
     /// The model a `--model` argument or a persona names, loaded on first use.
     public func model(_ reference: String) throws -> LanguageModel {
         let url = try store.resolve(reference)
-        let key = url.standardizedFileURL.path
+        let key = url.resolvingSymlinksInPath().standardizedFileURL.path
         return try lock.withLock {
             if let loaded = models[key] {
                 return loaded
@@ -56,22 +56,6 @@ public final class PersonaHost: @unchecked Sendable {
             openLedger = ledger
             return ledger
         }
-    }
-
-    /// A new conversation with `persona`; its account is opened (or its
-    /// allowance updated) in the ledger.
-    public func chat(with persona: Persona, contextTokens: Int = ChatSession.contextTokensDefault)
-        throws -> ChatSession
-    {
-        let model = try model(persona.model.description)
-        let ledger = try ledger()
-        try ledger.ensureAccount(
-            persona: persona.name,
-            allowance: MicroMotes(persona.economy.allowanceMicroMotes),
-            periodSeconds: persona.economy.refillPeriod.seconds)
-        return ChatSession(
-            persona: persona, model: model, ledger: ledger, contextTokens: contextTokens,
-            metrics: metrics)
     }
 }
 

@@ -178,3 +178,45 @@ extension Limits {
         public static let sinceDaysMax = 3_660
     }
 }
+
+extension Limits {
+    /// Bounds on what the host admits and keeps: queues, sequences, caches,
+    /// and what a client may send on the socket. Past a queue bound a
+    /// request is refused at once as busy and charged nothing.
+    public enum Host {
+        /// Positions one conversation may use, prompt and reply together,
+        /// unless the model's context is shorter: 2048 keeps one
+        /// conversation's KV cache of the default model under 48 MiB.
+        public static let conversationTokensMax = 2048
+        /// Requests of one persona waiting for a sequence on one model; the
+        /// next one is refused as busy.
+        public static let queueDepthPerPersonaMax = 16
+        /// Sequences generating at once on one model, each holding a KV
+        /// cache; more wait in their persona's queue.
+        public static let activeSequencesMax = 16
+        /// Sequences one dispatch carries: the batch that weighted fair
+        /// share fills when more sequences are active. Batching pays on a
+        /// CPU (eight decode rows took about 1.25x one row on a 2-core
+        /// machine); the bound keeps every sequence's time per token near a
+        /// single row's, and past it sequences take turns by weight.
+        public static let sequencesPerDispatchMax = 8
+        /// Prompt positions one dispatch carries, over every prefilling
+        /// sequence: the most a long prompt delays the others' next token.
+        public static let prefillRowsPerDispatchMax = 64
+        /// Conversations per model whose KV cache is kept between turns;
+        /// the least recently used goes first.
+        public static let conversationsCachedMax = 64
+        /// Persona prefixes (system prompts) kept prefilled per model.
+        public static let prefixEntriesMax = 64
+        /// Messages in one chat request.
+        public static let chatMessagesMax = 4096
+        /// Bytes of one line of the socket protocol: a request carries at
+        /// most a tokenizer's text bound of content, plus JSON escaping.
+        public static let protocolLineBytesMax = 4 << 20
+        /// Clients connected to the socket at once; more are turned away.
+        public static let connectionsMax = 128
+        /// How long a draining host lets admitted generations run before it
+        /// cuts them (they are charged for what they produced).
+        public static let drainSecondsMax = 30
+    }
+}
