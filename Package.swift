@@ -23,6 +23,9 @@ let package = Package(
             name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"])]),
         .systemLibrary(
+            name: "CMicroHTTPD", path: "Sources/CMicroHTTPD", pkgConfig: "libmicrohttpd",
+            providers: [.apt(["libmicrohttpd-dev"])]),
+        .systemLibrary(
             name: "CEdit", path: "Sources/CEdit", pkgConfig: "libedit",
             providers: [.apt(["libedit-dev"])]),
         .target(
@@ -41,6 +44,7 @@ let package = Package(
         .target(
             name: "Host",
             dependencies: ["Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "Support"]),
+        .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "Support"]),
         .executableTarget(
             name: "asth",
             dependencies: [
@@ -56,6 +60,7 @@ let package = Package(
             name: "InferenceTests", dependencies: ["Inference", "GGUF", "Tokenizer", "Support"]),
         .testTarget(name: "PersonasTests", dependencies: ["Personas"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Database"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Support"]),
         .testTarget(name: "EndToEndTests", dependencies: ["asth", "Support"]),
     ],
     cxxLanguageStandard: .cxx17
