@@ -45,6 +45,9 @@ let package = Package(
             name: "Host",
             dependencies: ["Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "Support"]),
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "Support"]),
+        .target(
+            name: "OpenAIAPI",
+            dependencies: ["Host", "HTTPServer", "Personas", "Tokenizer", "Support"]),
         .executableTarget(
             name: "asth",
             dependencies: [
@@ -61,6 +64,9 @@ let package = Package(
         .testTarget(name: "PersonasTests", dependencies: ["Personas"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Database"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Support"]),
+        .testTarget(
+            name: "OpenAIAPITests",
+            dependencies: ["OpenAIAPI", "HTTPServer", "Host", "Personas", "Ledger", "Support"]),
         .testTarget(name: "EndToEndTests", dependencies: ["asth", "Support"]),
     ],
     cxxLanguageStandard: .cxx17

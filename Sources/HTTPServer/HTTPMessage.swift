@@ -50,15 +50,18 @@ public struct HTTPRequestHead: Sendable {
     /// `HTTP/1.1`, `HTTP/1.0`.
     public var version: String
     public var headers: HTTPHeaders
+    /// The address the server listens on, which the client had to reach.
+    public var serverAddress: HTTPAddress
 
     public init(
         method: String, path: String, version: String = "HTTP/1.1",
-        headers: HTTPHeaders = HTTPHeaders()
+        headers: HTTPHeaders = HTTPHeaders(), serverAddress: HTTPAddress = .loopback(port: 0)
     ) {
         self.method = method
         self.path = path
         self.version = version
         self.headers = headers
+        self.serverAddress = serverAddress
     }
 }
 

@@ -25,7 +25,7 @@ public final class HTTPServer: Sendable {
     /// - Throws: `HTTPServerError.startFailed` when the address cannot be
     ///   bound (taken, not this machine's).
     public init(address: HTTPAddress, responder: any HTTPResponder) throws(HTTPServerError) {
-        let core = ServerCore(responder: responder)
+        let core = ServerCore(responder: responder, address: address)
         var flags =
             MHD_USE_INTERNAL_POLLING_THREAD.rawValue
             | MHD_USE_THREAD_PER_CONNECTION.rawValue | MHD_USE_POLL.rawValue
@@ -53,6 +53,7 @@ public final class HTTPServer: Sendable {
         bound.port = asth_mhd_bound_port(started)
         precondition(bound.port != 0, "a started daemon has a port")
         self.address = bound
+        core.address.withLock { $0 = bound }
         self.core = core
         self.daemon = Mutex(started)
         core.log.info("listening", ["address": bound, "loopback": bound.isLoopback])

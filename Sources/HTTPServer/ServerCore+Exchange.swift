@@ -16,7 +16,8 @@ extension ServerCore {
         return HTTPRequestHead(
             method: method.map { String(cString: $0) } ?? "",
             path: url.map { String(cString: $0) } ?? "/",
-            version: version.map { String(cString: $0) } ?? "", headers: headers)
+            version: version.map { String(cString: $0) } ?? "", headers: headers,
+            serverAddress: address.withLock { $0 })
     }
 
     /// Adds one header to the `HTTPHeaders` the context points at.

@@ -42,6 +42,9 @@ final class StreamSource: Sendable {
 final class ServerCore: Sendable {
     let responder: any HTTPResponder
     let stop = StopFlag()
+    /// The bound address, known once the daemon has started; a request that
+    /// races the start sees port 0 (and fails any check on it).
+    let address: Mutex<HTTPAddress>
     let log = Log("http")
 
     /// Bytes libmicrohttpd asks a stream for at a time.
@@ -53,8 +56,9 @@ final class ServerCore: Sendable {
     /// `MHD_CONTENT_READER_END_WITH_ERROR`: close without ending the body.
     static let readerBroken = -2
 
-    init(responder: any HTTPResponder) {
+    init(responder: any HTTPResponder, address: HTTPAddress) {
         self.responder = responder
+        self.address = Mutex(address)
     }
 
     static func from(_ context: UnsafeMutableRawPointer?) -> ServerCore {

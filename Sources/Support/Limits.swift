@@ -154,6 +154,12 @@ extension Limits {
         public static let messagesMax = 4_096
         /// Stop strings in one request, as OpenAI allows.
         public static let stopStringsMax = 4
+        /// Bytes of one stop string: each is held back from a stream until
+        /// it cannot match, so a long one would delay every reply.
+        public static let stopStringBytesMax = 256
+        /// Bytes of a name a client sends that is only echoed or ignored
+        /// (`user`, a message's `name`).
+        public static let nameBytesMax = 256
         /// Bytes of the API token file; the token itself is 64 hex digits.
         public static let tokenFileBytesMax = 1_024
     }
