@@ -43,11 +43,14 @@ let package = Package(
         .target(name: "Ledger", dependencies: ["Database", "CSodium", "Support"]),
         .target(
             name: "Host",
-            dependencies: ["Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "Support"]),
+            dependencies: [
+                "Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "Database", "Support",
+            ],
+            exclude: ["PROTOCOL.md"]),
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "Support"]),
         .target(
             name: "OpenAIAPI",
-            dependencies: ["Host", "HTTPServer", "Personas", "Tokenizer", "Support"]),
+            dependencies: ["Host", "HTTPServer", "Ledger", "Personas", "Tokenizer", "Support"]),
         .executableTarget(
             name: "asth",
             dependencies: [
@@ -63,6 +66,9 @@ let package = Package(
             name: "InferenceTests", dependencies: ["Inference", "GGUF", "Tokenizer", "Support"]),
         .testTarget(name: "PersonasTests", dependencies: ["Personas"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Database"]),
+        .testTarget(
+            name: "HostTests",
+            dependencies: ["Host", "Inference", "Ledger", "Personas", "Tokenizer", "Support"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Support"]),
         .testTarget(
             name: "OpenAIAPITests",

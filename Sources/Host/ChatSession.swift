@@ -1,206 +1,102 @@
 import Foundation
-import Inference
-import Ledger
 import Personas
 import Support
 import Tokenizer
 
-/// One conversation with a persona: the turns so far, the KV cache that
-/// holds them, and the ledger that pays for each reply.
+/// One conversation with a persona, as a front end holds it: the turns so
+/// far and the conversation id under which the host keeps their KV cache.
 ///
-/// Each reply re-renders the conversation with the chat template; the part
-/// the cache already holds is not computed again. When the conversation no
-/// longer fits the context, the oldest turns go first; the system prompt
-/// always stays.
+/// Each reply sends the whole conversation; the host computes only what
+/// its cache lacks. When the conversation no longer fits the context, the
+/// host leaves out the oldest turns and the session forgets them too.
+/// With a store, every exchange is kept, so the conversation can resume.
 public final class ChatSession {
-    /// Positions a conversation may use unless the caller says otherwise.
-    public static let contextTokensDefault = 2048
-
-    public let persona: Persona
-    public let model: LanguageModel
-    public let ledger: Ledger
-    /// Positions the conversation may use (prompt and reply together).
-    public let contextTokens: Int
-    /// User and assistant turns, oldest first; the system prompt is apart.
+    public let service: any CompletionService
+    /// The persona that answers and pays.
+    public let persona: String
+    /// Where exchanges are kept; nil keeps nothing.
+    public let store: ConversationStore?
+    /// The id the host keeps this conversation's cache under, and the store
+    /// its messages.
+    public private(set) var conversationId: String
+    /// User and assistant turns, oldest first; the system prompt is the host's.
     public private(set) var turns: [ChatMessage] = []
-
-    private let sequence: TokenSequence
-    private var sampler: Sampler
-    private let log = Log("chat")
+    /// Whether the store holds this conversation yet: it is created with
+    /// its first exchange, so a session that says nothing leaves nothing.
+    private var isStored: Bool
 
     /// What one reply did.
-    public struct Reply {
+    public struct Reply: Sendable {
         public var text: String
-        public var stats: GenerationStats
-        public var charge: Charge
-        /// Oldest turns dropped to make room before this reply.
-        public var droppedTurns: Int
+        public var usage: CompletionUsage
+        /// Oldest turns the host left out to make room before this reply.
+        public var droppedTurns: Int { usage.droppedMessages }
     }
 
-    init(persona: Persona, model: LanguageModel, ledger: Ledger, contextTokens: Int) {
+    /// A new conversation with `persona`, kept in `store` if one is given.
+    public init(service: any CompletionService, persona: String, store: ConversationStore? = nil) {
+        self.service = service
         self.persona = persona
-        self.model = model
-        self.ledger = ledger
-        self.contextTokens = min(contextTokens, model.config.contextLength)
-        self.sequence = model.makeSequence(capacity: self.contextTokens)
-        self.sampler = Sampler(settings: persona.sampling.settings)
+        self.store = store
+        self.conversationId = UUID().uuidString.lowercased()
+        self.isStored = false
     }
 
-    /// Sends a user turn and streams the reply.
+    /// The continuation of a stored conversation.
+    public init(
+        service: any CompletionService, store: ConversationStore, resuming: StoredConversation
+    ) {
+        self.service = service
+        self.persona = resuming.persona
+        self.store = store
+        self.conversationId = resuming.id
+        self.turns = resuming.turns
+        self.isStored = true
+    }
+
+    /// Sends a user turn and streams the reply to `onText`.
     ///
-    /// - Parameter onText: gets each complete piece of text; returning false
-    ///   stops the reply (what was produced is kept and charged).
-    /// - Throws: `ChatError` when the message cannot fit; inference and
-    ///   ledger errors as they come.
-    public func send(_ text: String, onText: (String) -> Bool) throws -> Reply {
-        turns.append(ChatMessage(role: .user, content: text))
-        let prompt: [Int]
-        let dropped: Int
-        do {
-            (prompt, dropped) = try fitPrompt()
-        } catch {
-            turns.removeLast()
-            throw error
-        }
-        let maxTokens = min(persona.maxTokens, contextTokens - prompt.count)
-
-        // Reserve the worst case before any compute; refused means no reply.
-        let requestId = UUID().uuidString.lowercased()
-        do {
-            try hold(requestId: requestId, promptTokens: prompt.count, maxTokens: maxTokens)
-        } catch {
-            turns.removeLast()
-            throw error
-        }
-
-        // Generate; whatever happens, settle the hold for what was produced.
-        var produced = GenerationStats()
-        produced.promptTokens = prompt.count
-        let reply: String
-        let stats: GenerationStats
-        do {
-            (reply, stats) = try generate(
-                prompt: prompt, maxTokens: maxTokens, produced: &produced.outputTokens,
-                onText: onText)
-        } catch {
-            _ = try? ledger.post(usage: usage(of: produced, requestId: requestId))
-            turns.removeLast()
-            throw error
-        }
-        turns.append(ChatMessage(role: .assistant, content: reply))
-        let charge = try ledger.post(usage: usage(of: stats, requestId: requestId))
-        log.info(
-            "reply",
-            [
-                "persona": persona.name, "tokens": stats.outputTokens,
-                "micro_motes": charge.amount.rawValue,
-            ])
-        return Reply(text: reply, stats: stats, charge: charge, droppedTurns: dropped)
-    }
-
-    /// Places the hold for one reply, or throws the ledger's refusal.
-    private func hold(requestId: String, promptTokens: Int, maxTokens: Int) throws {
-        let estimate = try ledger.estimate(
-            parameterCount: Int64(model.parameterCount), promptTokens: Int64(promptTokens),
-            maxOutputTokens: Int64(maxTokens), device: model.device.name)
-        try ledger.hold(
-            persona: persona.name, requestId: requestId, amount: estimate,
-            device: model.device.name, timeout: Self.holdTimeout)
-    }
-
-    /// How long a reply's hold lives if the process dies before settling it.
-    static let holdTimeout = Duration.seconds(600)
-
-    /// Runs the generation, decoding text as whole characters arrive.
-    private func generate(
-        prompt: [Int], maxTokens: Int, produced: inout Int, onText: (String) -> Bool
-    ) throws -> (String, GenerationStats) {
-        var decoder = StreamDecoder(tokenizer: model.tokenizer)
+    /// A cancelled reply keeps what was produced, which is charged.
+    /// - Throws: `HostError` when the host refuses; inference and ledger
+    ///   errors as they come. The turn is then not added.
+    public func send(
+        _ text: String, cancellation: Cancellation = Cancellation(),
+        onText: (String) -> Void
+    ) throws -> Reply {
+        let message = ChatMessage(role: .user, content: text)
+        var request = CompletionRequest(persona: persona, input: .chat(turns + [message]))
+        request.conversation = conversationId
         var reply = ""
-        let stats = try Generator(device: model.device).generate(
-            prompt: prompt, on: sequence, maxTokens: maxTokens, sampler: &sampler,
-            stopIDs: model.stopIDs
-        ) { id in
-            produced += 1
-            let piece = (try? decoder.push(id)) ?? ""
-            reply += piece
-            return piece.isEmpty || onText(piece)
+        let usage = try service.complete(request, cancellation: cancellation) { event in
+            if case .text(let piece) = event {
+                reply += piece
+                onText(piece)
+            }
         }
-        let tail = decoder.finish()
-        reply += tail
-        if !tail.isEmpty {
-            _ = onText(tail)
-        }
-        return (reply, stats)
+
+        // The host left out the oldest turns: forget them too.
+        turns.removeFirst(min(usage.droppedMessages, turns.count))
+        turns.append(message)
+        turns.append(ChatMessage(role: .assistant, content: reply))
+        try keep(user: text, reply: reply, usage: usage)
+        return Reply(text: reply, usage: usage)
     }
 
-    /// Forgets every turn (the system prompt stays).
+    /// Stores the exchange, creating the conversation with its first one.
+    private func keep(user: String, reply: String, usage: CompletionUsage) throws {
+        guard let store else { return }
+        if !isStored {
+            _ = try store.create(persona: persona, id: conversationId)
+            isStored = true
+        }
+        try store.append(conversation: conversationId, user: user, reply: reply, usage: usage)
+    }
+
+    /// Forgets every turn and starts a new conversation (the system prompt
+    /// stays; a stored conversation stays in the store).
     public func reset() {
         turns.removeAll()
-    }
-
-    /// The prompt ids for the turns, dropping the oldest exchanges until
-    /// there is room for at least a short reply.
-    private func fitPrompt() throws -> (ids: [Int], droppedTurns: Int) {
-        let replyRoomMin = min(persona.maxTokens, Self.replyTokensMin)
-        var dropped = 0
-        while true {
-            let ids = try model.template.encode(
-                messages(), addGenerationPrompt: true, with: model.tokenizer)
-            if ids.count + replyRoomMin <= contextTokens {
-                return (ids, dropped)
-            }
-            guard turns.count > 1 else {
-                turns.removeAll()
-                throw ChatError.messageTooLong(
-                    tokens: ids.count, contextTokens: contextTokens, replyRoom: replyRoomMin)
-            }
-            turns.removeFirst(turns.count >= 2 && turns[1].role == .assistant ? 2 : 1)
-            dropped += 1
-        }
-    }
-
-    /// Tokens kept free for the reply when deciding what to drop.
-    static let replyTokensMin = 64
-
-    /// The system prompt (if any) and the turns.
-    private func messages() -> [ChatMessage] {
-        let system =
-            persona.systemPrompt.isEmpty
-            ? [] : [ChatMessage(role: .system, content: persona.systemPrompt)]
-        return system + turns
-    }
-
-    private func usage(of stats: GenerationStats, requestId: String) -> Usage {
-        Usage(
-            requestId: requestId, persona: persona.name, model: model.name,
-            parameterCount: Int64(model.parameterCount),
-            promptTokens: Int64(stats.promptTokens - stats.cachedPromptTokens),
-            cachedPromptTokens: Int64(stats.cachedPromptTokens),
-            outputTokens: Int64(stats.outputTokens),
-            elapsedMs: Int64(stats.elapsed.milliseconds.rounded(.up)), device: model.device.name)
-    }
-}
-
-/// Why a chat turn was refused.
-public enum ChatError: Error, CustomStringConvertible, Equatable {
-    /// The newest message alone leaves no room for a reply.
-    case messageTooLong(tokens: Int, contextTokens: Int, replyRoom: Int)
-
-    public var description: String {
-        switch self {
-        case .messageTooLong(let tokens, let contextTokens, let replyRoom):
-            return "message too long: \(tokens) tokens with the system prompt; the context"
-                + " holds \(contextTokens) and a reply needs \(replyRoom); send a shorter one"
-        }
-    }
-}
-
-extension Persona.Sampling {
-    /// The persona's sampling as the sampler takes it.
-    public var settings: SamplingSettings {
-        SamplingSettings(
-            temperature: Float(temperature), topK: topK, topP: Float(topP), minP: Float(minP),
-            repeatPenalty: Float(repeatPenalty), repeatLastN: repeatLastN, seed: seed)
+        conversationId = UUID().uuidString.lowercased()
+        isStored = false
     }
 }

@@ -16,11 +16,21 @@ public struct CompletionRequest: Sendable {
         case raw(String, special: Bool)
     }
 
-    /// The persona that answers and pays.
+    /// The persona that answers and pays. Empty for a raw completion on
+    /// `model` that is priced but charged to nobody (`asth complete`).
     public var persona: String
     public var input: Input
     /// Makes a retry harmless: the ledger charges one id once.
     public var requestId: String
+    /// The model of a request with no persona: a store name or a `.gguf`
+    /// path. Ignored when `persona` is set: a persona always uses its own.
+    public var model: String?
+    /// A conversation whose KV cache the host keeps between requests, so
+    /// that earlier turns are not computed again. Entries are the persona's
+    /// alone; nil keeps nothing.
+    public var conversation: String?
+    /// Whether `CompletionUsage.outputIds` should carry the generated ids.
+    public var returnsTokenIds = false
     /// At most the persona's `max_tokens`; nil takes it.
     public var maxTokens: Int?
     /// Overrides of the persona's sampling, each within the persona file's ranges.
@@ -50,6 +60,9 @@ public struct CompletionUsage: Sendable, Codable, Equatable {
     public var completionTokens = 0
     public var dispatches = 0
     public var elapsedMs = 0.0
+    /// Device time attributed to this request: its rows' share of each
+    /// dispatch it rode. What the ledger charges as latency.
+    public var deviceMs = 0.0
     public var timeToFirstTokenMs = 0.0
     /// Draft tokens proposed and accepted by speculation.
     public var draftedTokens = 0
@@ -58,8 +71,32 @@ public struct CompletionUsage: Sendable, Codable, Equatable {
     public var microMotes: Int64 = 0
     /// "end", "length", "cancelled" or "context".
     public var stopReason = "end"
+    /// Oldest chat messages left out so that the conversation fits the
+    /// context; the caller drops them from its own copy too.
+    public var droppedMessages = 0
+    /// The generated ids, when the request asked for them.
+    public var outputIds: [Int]?
 
     public init() {}
+
+    /// Reads every field that is present and defaults the rest, so that a
+    /// newer peer's usage (more fields) and an older one's (fewer) both read.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        promptTokens = try c.decodeIfPresent(Int.self, forKey: .promptTokens) ?? 0
+        cachedPromptTokens = try c.decodeIfPresent(Int.self, forKey: .cachedPromptTokens) ?? 0
+        completionTokens = try c.decodeIfPresent(Int.self, forKey: .completionTokens) ?? 0
+        dispatches = try c.decodeIfPresent(Int.self, forKey: .dispatches) ?? 0
+        elapsedMs = try c.decodeIfPresent(Double.self, forKey: .elapsedMs) ?? 0
+        deviceMs = try c.decodeIfPresent(Double.self, forKey: .deviceMs) ?? 0
+        timeToFirstTokenMs = try c.decodeIfPresent(Double.self, forKey: .timeToFirstTokenMs) ?? 0
+        draftedTokens = try c.decodeIfPresent(Int.self, forKey: .draftedTokens) ?? 0
+        acceptedTokens = try c.decodeIfPresent(Int.self, forKey: .acceptedTokens) ?? 0
+        microMotes = try c.decodeIfPresent(Int64.self, forKey: .microMotes) ?? 0
+        stopReason = try c.decodeIfPresent(String.self, forKey: .stopReason) ?? "end"
+        droppedMessages = try c.decodeIfPresent(Int.self, forKey: .droppedMessages) ?? 0
+        outputIds = try c.decodeIfPresent([Int].self, forKey: .outputIds)
+    }
 }
 
 /// What a generation reports while it runs.
@@ -120,7 +157,7 @@ public protocol CompletionService: AnyObject, Sendable {
     /// The personas that can answer, by name.
     func personas() -> [Persona]
 
-    /// Runs one generation to its end, calling `events` from the generating
+    /// Runs one generation to its end, calling `events` on the caller's
     /// thread for each piece of text and once with `.done`. Blocks the
     /// caller until then.
     ///

@@ -4,8 +4,7 @@ import Ledger
 import Personas
 import Support
 
-/// The in-process host: loads each model once, opens the ledger, and starts
-/// conversations for personas.
+/// What a host process owns: each model loaded once, and the ledger.
 ///
 /// Models are shared: every persona that names the same file gets the same
 /// `LanguageModel`, so the weights are mapped once.
@@ -53,21 +52,6 @@ public final class PersonaHost: @unchecked Sendable {
             openLedger = ledger
             return ledger
         }
-    }
-
-    /// A new conversation with `persona`; its account is opened (or its
-    /// allowance updated) in the ledger.
-    public func chat(with persona: Persona, contextTokens: Int = ChatSession.contextTokensDefault)
-        throws -> ChatSession
-    {
-        let model = try model(persona.model.description)
-        let ledger = try ledger()
-        try ledger.ensureAccount(
-            persona: persona.name,
-            allowance: MicroMotes(persona.economy.allowanceMicroMotes),
-            periodSeconds: persona.economy.refillPeriod.seconds)
-        return ChatSession(
-            persona: persona, model: model, ledger: ledger, contextTokens: contextTokens)
     }
 }
 

@@ -126,6 +126,47 @@ extension Limits {
 }
 
 extension Limits {
+    /// Bounds on what the host admits and keeps: queues, sequences, caches,
+    /// and what a client may send on the socket. Past a queue bound a
+    /// request is refused at once as busy and charged nothing.
+    public enum Host {
+        /// Positions one conversation may use, prompt and reply together,
+        /// unless the model's context is shorter: 2048 keeps one
+        /// conversation's KV cache of the default model under 48 MiB.
+        public static let conversationTokensMax = 2048
+        /// Requests of one persona waiting for a sequence on one model; the
+        /// next one is refused as busy.
+        public static let queueDepthPerPersonaMax = 16
+        /// Sequences generating at once on one model, each holding a KV
+        /// cache; more wait in their persona's queue.
+        public static let activeSequencesMax = 16
+        /// Sequences one dispatch carries. Past about eight rows the CPU
+        /// matmuls are compute-bound: more rows lengthen every dispatch
+        /// without raising throughput, so the scheduler picks which
+        /// sequences ride by weighted fair share instead.
+        public static let sequencesPerDispatchMax = 8
+        /// Prompt positions one dispatch carries, over every prefilling
+        /// sequence: the most a long prompt delays the others' next token.
+        public static let prefillRowsPerDispatchMax = 64
+        /// Conversations per model whose KV cache is kept between turns;
+        /// the least recently used goes first.
+        public static let conversationsCachedMax = 64
+        /// Persona prefixes (system prompts) kept prefilled per model.
+        public static let prefixEntriesMax = 64
+        /// Messages in one chat request.
+        public static let chatMessagesMax = 4096
+        /// Bytes of one line of the socket protocol: a request carries at
+        /// most a tokenizer's text bound of content, plus JSON escaping.
+        public static let protocolLineBytesMax = 4 << 20
+        /// Clients connected to the socket at once; more are turned away.
+        public static let connectionsMax = 128
+        /// How long a draining host lets admitted generations run before it
+        /// cuts them (they are charged for what they produced).
+        public static let drainSecondsMax = 30
+    }
+}
+
+extension Limits {
     /// Bounds on the HTTP API: what one request may send, how many clients
     /// it serves at once, and how long it waits for them. A request over a
     /// bound is answered with its status (413, 431, 503) naming the limit.

@@ -13,13 +13,16 @@ enum Command {
     static let usage = """
         usage: asth COMMAND [ARGS]
 
-          chat PERSONA [--verbose]          talk with a persona (stdin lines when not a terminal)
+          chat PERSONA [--resume] [--verbose]
+                                            talk with a persona (stdin lines when not a terminal)
           complete --model M --prompt TEXT  raw completion [--special] [--max-tokens N]
                    [--temperature T] [--seed S] [--json]
           tokenize --model M [--json] TEXT  token ids of TEXT
           personas list | show NAME | check [FILE...]
           ledger balance | history [PERSONA]
           bench [--model M] [--json]        prefill, decode and batch speed (compare with llama.cpp)
+          serve [--http ADDR]               the host daemon on ASTH_HOME/host.sock
+          ps [--json]                       what the host is doing now
           models                            models in the store
           devices                           devices and kernel variants
 
@@ -43,6 +46,8 @@ enum Command {
             case "models": try ModelsCommand.run(&arguments)
             case "devices": try DevicesCommand.run(&arguments)
             case "bench": try BenchCommand.run(&arguments)
+            case "serve": try ServeCommand.run(&arguments)
+            case "ps": try PsCommand.run(&arguments)
             default: throw UsageError("unknown command '\(name)'; see `asth --help`")
             }
             return 0
@@ -61,6 +66,13 @@ enum Command {
             return (2, refused.description)
         case LedgerError.refused(let refusal):
             return (2, "\(refusal)")
+        case let remote as RemoteError:
+            return (remote.isRefusal ? 2 : 1, remote.description)
+        case let refused as HostError:
+            switch refused {
+            case .busy, .refused: return (2, refused.description)
+            default: return (1, refused.description)
+            }
         case let failed as VerifyFailed:
             return (3, failed.description)
         case let described as CustomStringConvertible:
@@ -88,6 +100,16 @@ struct Context {
 
     func host() -> PersonaHost {
         PersonaHost(home: home, threads: threads)
+    }
+
+    /// The service that runs generations: the daemon when one serves this
+    /// home, else a host in this process. A catalog named with `--personas`
+    /// is this process's own, so it always runs in process.
+    func service(catalog: PersonaCatalog) -> any CompletionService {
+        if !catalog.isExplicit, let daemon = RemoteHost.running(in: home) {
+            return daemon
+        }
+        return LocalHost(host: host(), catalog: catalog)
     }
 
     /// The persona catalog: `--personas DIR`, else the standard folders.

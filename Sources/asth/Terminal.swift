@@ -1,5 +1,5 @@
 import Foundation
-import Inference
+import Host
 import Ledger
 import Synchronization
 
@@ -27,34 +27,50 @@ enum Interrupt {
         }
     }
 
-    /// Runs `body` as a reply that Ctrl-C can stop.
-    static func reply<T>(_ body: () throws -> T) rethrows -> T {
+    /// Runs `body` as a reply that Ctrl-C can stop: a watcher turns the
+    /// signal's flag into `cancellation` within `watchInterval`, even while
+    /// the reply waits in the host's queue and no text arrives.
+    static func reply<T>(_ cancellation: Cancellation, _ body: () throws -> T) rethrows -> T {
         flag.store(false, ordering: .relaxed)
         replying.store(true, ordering: .relaxed)
-        defer { replying.store(false, ordering: .relaxed) }
+        let done = Atomic<Bool>(false)
+        let watcher = Thread {
+            while !done.load(ordering: .relaxed) {
+                if Interrupt.requested { cancellation.cancel() }
+                Thread.sleep(forTimeInterval: watchInterval)
+            }
+        }
+        watcher.start()
+        defer {
+            done.store(true, ordering: .relaxed)
+            replying.store(false, ordering: .relaxed)
+        }
         return try body()
     }
+
+    /// How often the watcher looks at the flag: well under one dispatch.
+    static let watchInterval = 0.01
 }
 
 /// The dim line after each reply: tokens, elapsed, tok/s and Motes.
 enum StatusLine {
-    static func text(stats: GenerationStats, motes: MicroMotes, charged: Bool) -> String {
-        let seconds = String(format: "%.2f", stats.elapsed.seconds)
-        let rate = String(format: "%.1f", stats.tokensPerSecond)
+    static func text(usage: CompletionUsage, charged: Bool) -> String {
+        let seconds = String(format: "%.2f", usage.elapsedMs / 1000)
+        let rate = String(format: "%.1f", usage.tokensPerSecond)
         let verb = charged ? "charged" : "priced"
-        var line = "\(stats.outputTokens) tokens · \(seconds) s · \(rate) tok/s"
-        line += " · \(motes) Motes \(verb)"
-        if stats.stopReason == .cancelled {
+        var line = "\(usage.completionTokens) tokens · \(seconds) s · \(rate) tok/s"
+        line += " · \(MicroMotes(usage.microMotes)) Motes \(verb)"
+        if usage.stopReason == "cancelled" {
             line += " · stopped"
-        } else if stats.stopReason == .maxTokens {
+        } else if usage.stopReason == "length" {
             line += " · hit max_tokens"
         }
         return line
     }
 
     /// Prints the line to standard error, dim when that is a terminal.
-    static func print(stats: GenerationStats, motes: MicroMotes, charged: Bool) {
-        note(text(stats: stats, motes: motes, charged: charged))
+    static func print(usage: CompletionUsage, charged: Bool) {
+        note(text(usage: usage, charged: charged))
     }
 
     /// A dim note on standard error.

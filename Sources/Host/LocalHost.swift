@@ -1,0 +1,284 @@
+import Foundation
+import Inference
+import Ledger
+import Personas
+import Support
+import Synchronization
+import Tokenizer
+
+/// The host in this process: the `CompletionService` every front end uses
+/// when it owns the device (`asth serve`, or `asth chat` with no daemon).
+///
+/// A request is resolved to its persona, checked, rendered with the chat
+/// template, held against the persona's budget, run on its model's engine,
+/// and settled in the ledger for what it produced.
+public final class LocalHost: CompletionService, @unchecked Sendable {
+    public let host: PersonaHost
+    public let catalog: PersonaCatalog
+    public let metrics: (any MetricsSink)?
+    /// Whether this host serves the socket (`asth serve`), for reports.
+    public let isDaemon: Bool
+
+    /// One engine per loaded model, by the model's identity. Guarded by `lock`.
+    private var engines: [ObjectIdentifier: ModelEngine] = [:]
+    /// Personas whose ledger account is set up in this process. Guarded by `lock`.
+    private var accounts: Set<String> = []
+    private let lock = NSLock()
+    private let clock = MonotonicClock()
+    private let log = Log("host")
+
+    /// The bounds of every engine; tests shrink them.
+    let engineLimits: EngineLimits
+
+    public convenience init(
+        host: PersonaHost, catalog: PersonaCatalog, metrics: (any MetricsSink)? = nil,
+        isDaemon: Bool = false
+    ) {
+        self.init(
+            host: host, catalog: catalog, metrics: metrics, isDaemon: isDaemon,
+            engineLimits: EngineLimits())
+    }
+
+    init(
+        host: PersonaHost, catalog: PersonaCatalog, metrics: (any MetricsSink)?,
+        isDaemon: Bool, engineLimits: EngineLimits
+    ) {
+        self.host = host
+        self.catalog = catalog
+        self.metrics = metrics
+        self.isDaemon = isDaemon
+        self.engineLimits = engineLimits
+    }
+
+    public func personas() -> [Persona] {
+        catalog.list()
+    }
+
+    @discardableResult
+    public func complete(
+        _ request: CompletionRequest, cancellation: Cancellation,
+        events: (CompletionEvent) -> Void
+    ) throws -> CompletionUsage {
+        // Queue first (busy is refused before anything is held), then hold.
+        let prepared = try prepare(request)
+        let engine = engine(for: prepared.model)
+        let job = try engine.submit(prepared.jobSpec, cancellation: cancellation)
+        let billing: Billing
+        do {
+            billing = try Billing(holding: prepared, ledger: try ledger(for: prepared))
+        } catch {
+            engine.withdraw(job)
+            throw error
+        }
+        engine.release(job)
+
+        // Stream the reply, then settle the hold for what was produced.
+        var decoder = StreamDecoder(tokenizer: prepared.model.tokenizer)
+        var ids: [Int] = []
+        let result: JobResult
+        do {
+            result = try job.wait { id in
+                ids.append(id)
+                let piece = (try? decoder.push(id)) ?? ""
+                if !piece.isEmpty { events(.text(piece)) }
+            }
+        } catch {
+            var partial = CompletionUsage()
+            partial.completionTokens = ids.count
+            _ = try? billing.settle(partial, promptTokensComputed: prepared.prompt.count)
+            throw error
+        }
+        let tail = decoder.finish()
+        if !tail.isEmpty { events(.text(tail)) }
+        var usage = CompletionUsage(result, prepared: prepared)
+        if request.returnsTokenIds { usage.outputIds = ids }
+        usage.microMotes = try settle(billing, usage: usage, result: result)
+        engine.record(microMotes: usage.microMotes, tenant: prepared.tenant)
+        report(usage, prepared: prepared)
+        events(.done(usage))
+        return usage
+    }
+
+    /// Posts the usage, or voids the hold when nothing was computed (a
+    /// request cancelled while it waited).
+    private func settle(_ billing: Billing, usage: CompletionUsage, result: JobResult)
+        throws -> Int64
+    {
+        guard result.stats.dispatches > 0 else {
+            try billing.void()
+            return 0
+        }
+        return try billing.settle(usage, promptTokensComputed: result.promptTokensComputed)
+    }
+
+    /// The engine of `model`, started on first use.
+    func engine(for model: LanguageModel) -> ModelEngine {
+        lock.withLock {
+            if let engine = engines[ObjectIdentifier(model)] { return engine }
+            let engine = ModelEngine(
+                modelName: model.name, device: model.device, clock: clock,
+                limits: engineLimits, metrics: metrics)
+            engine.start()
+            engines[ObjectIdentifier(model)] = engine
+            return engine
+        }
+    }
+
+    /// What the host is doing now.
+    public func status() -> HostStatus {
+        let engines = lock.withLock { Array(self.engines.values) }
+        let models = engines.map { $0.status() }.sorted { $0.name < $1.name }
+        return HostStatus(
+            pid: getpid(), isDaemon: isDaemon, uptimeSeconds: clock.now().seconds,
+            dispatches: models.reduce(0) { $0 + $1.dispatches }, models: models)
+    }
+
+    /// Refuses new requests, lets admitted ones finish for up to `bound`,
+    /// then cuts the rest; returns once every generation has ended.
+    public func drain(within bound: Duration) {
+        let engines = lock.withLock { Array(self.engines.values) }
+        for engine in engines { engine.drain() }
+        let deadline = ContinuousClock.now + bound
+        while engines.contains(where: { !$0.isIdle }) && ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        for engine in engines { engine.cutAll() }
+        while engines.contains(where: { !$0.isIdle }) {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        for engine in engines { engine.stop() }
+    }
+
+    /// The ledger for a billed request, with the persona's account set up
+    /// once per process; nil for an unbilled one.
+    private func ledger(for prepared: PreparedRequest) throws -> Ledger? {
+        guard let persona = prepared.persona else { return nil }
+        let ledger = try host.ledger()
+        let economy = persona.economy
+        let key = "\(persona.name) \(economy.allowanceMicroMotes) \(economy.refillPeriod)"
+        if lock.withLock({ accounts.contains(key) }) { return ledger }
+        try ledger.ensureAccount(
+            persona: persona.name, allowance: MicroMotes(economy.allowanceMicroMotes),
+            periodSeconds: economy.refillPeriod.seconds)
+        lock.withLock { _ = accounts.insert(key) }
+        return ledger
+    }
+
+    private func report(_ usage: CompletionUsage, prepared: PreparedRequest) {
+        log.info(
+            "reply",
+            [
+                "persona": prepared.tenant, "tokens": usage.completionTokens,
+                "micro_motes": usage.microMotes, "stop": usage.stopReason,
+            ])
+        metrics?.record(
+            ReplyRecord(
+                time: Date(), persona: prepared.tenant,
+                session: prepared.request.conversation ?? prepared.request.requestId,
+                model: prepared.model.name, device: prepared.model.device.name, usage: usage))
+    }
+}
+
+// MARK: - Preparing a request
+
+extension LocalHost {
+    /// Resolves the persona and model, checks the overrides and renders the
+    /// prompt.
+    func prepare(_ request: CompletionRequest) throws -> PreparedRequest {
+        // The persona, or the model of an unbilled raw request.
+        let persona: Persona?
+        let model: LanguageModel
+        if request.persona.isEmpty {
+            guard let reference = request.model, !reference.isEmpty else {
+                throw HostError.badRequest(
+                    field: "persona", value: "\"\"", limit: "a persona, or a model for a raw prompt"
+                )
+            }
+            persona = nil
+            model = try host.model(reference)
+        } else {
+            persona = try lookup(request.persona)
+            model = try host.model(persona!.model.description)
+        }
+        let sampling = try PreparedRequest.sampling(persona?.sampling ?? .init(), request)
+        let replyMax = try PreparedRequest.replyTokens(
+            request.maxTokens, personaMax: persona?.maxTokens)
+
+        // The prompt, and the positions its sequence may use.
+        let prompt: [Int]
+        let contextTokens: Int
+        var dropped = 0
+        var prefix: [Int] = []
+        switch request.input {
+        case .chat(let messages):
+            guard messages.count <= Limits.Host.chatMessagesMax else {
+                throw HostError.badRequest(
+                    field: "messages", value: "\(messages.count) messages",
+                    limit: "at most \(Limits.Host.chatMessagesMax)")
+            }
+            contextTokens = min(Limits.Host.conversationTokensMax, model.config.contextLength)
+            (prompt, dropped) = try PreparedRequest.renderChat(
+                messages, persona: persona, model: model, contextTokens: contextTokens,
+                replyTokensMax: replyMax)
+            if let persona {
+                prefix = try PreparedRequest.systemPrefix(persona: persona, model: model)
+            }
+        case .raw(let text, let special):
+            prompt = try model.tokenizer.encode(text, parseSpecial: special, addSpecial: true)
+            guard !prompt.isEmpty else {
+                throw HostError.badRequest(
+                    field: "prompt", value: "\"\"", limit: "at least one token")
+            }
+            contextTokens = min(prompt.count + replyMax, model.config.contextLength)
+        }
+        guard prompt.count < contextTokens else {
+            throw HostError.contextExceeded(
+                promptTokens: prompt.count, contextTokens: contextTokens)
+        }
+        return PreparedRequest(
+            persona: persona, request: request, model: model, prompt: prompt,
+            personaPrefix: prefix, maxTokens: min(replyMax, contextTokens - prompt.count),
+            contextTokens: contextTokens, sampling: sampling, droppedMessages: dropped)
+    }
+
+    /// The persona called `name`.
+    ///
+    /// - Throws: `HostError.unknownPersona` when no file defines it;
+    ///   `PersonaError.invalid` when the file that claims it is broken.
+    private func lookup(_ name: String) throws -> Persona {
+        do {
+            return try catalog.persona(named: name)
+        } catch .notFound {
+            throw HostError.unknownPersona(name: name)
+        }
+    }
+}
+
+extension CompletionUsage {
+    /// The usage of a job, before its charge is known.
+    init(_ result: JobResult, prepared: PreparedRequest) {
+        self.init()
+        let stats = result.stats
+        promptTokens = prepared.prompt.count
+        cachedPromptTokens = stats.cachedPromptTokens
+        completionTokens = stats.outputTokens
+        dispatches = stats.dispatches
+        elapsedMs = stats.elapsed.milliseconds
+        deviceMs = result.deviceSeconds * 1000
+        timeToFirstTokenMs = stats.timeToFirstToken.milliseconds
+        stopReason = stats.stopReason.rawValue
+        droppedMessages = prepared.droppedMessages
+    }
+}
+
+extension CompletionUsage {
+    /// Output tokens per second of the generation ("eff tok/s").
+    public var tokensPerSecond: Double {
+        elapsedMs > 0 ? Double(completionTokens) * 1000 / elapsedMs : 0
+    }
+
+    /// Dispatches per second: what plain decoding gives ("tok/s").
+    public var dispatchesPerSecond: Double {
+        elapsedMs > 0 ? Double(dispatches) * 1000 / elapsedMs : 0
+    }
+}

@@ -1,0 +1,173 @@
+import Foundation
+import Ledger
+import Personas
+import Support
+import Testing
+import Tokenizer
+
+@testable import Host
+
+/// The in-process service on the real model and a fresh ledger: holds,
+/// posts, refusals and cancellation as a front end sees them.
+@Suite(
+    "LocalHost: requests held, run and charged", .serialized,
+    .enabled(if: RealModel.isAvailable))
+struct LocalHostTests {
+    /// A host in a scratch home with one persona, `guide`, on the real model.
+    final class Fixture {
+        let scratch: Scratch
+        let service: LocalHost
+
+        init(limits: EngineLimits = EngineLimits()) throws {
+            scratch = try Scratch()
+            try scratch.write(
+                "guide.toml",
+                """
+                model = "\(RealModel.path)"
+                system_prompt = "You are a guide. Answer in one sentence."
+                max_tokens = 48
+                [sampling]
+                temperature = 0
+                [economy]
+                allowance_motes = 1000
+                priority = 4
+                """)
+            let home = Home(url: scratch.url.appendingPathComponent("home"))
+            service = LocalHost(
+                host: PersonaHost(home: home, threads: 2),
+                catalog: PersonaCatalog(directories: [scratch.url.path], isExplicit: true),
+                metrics: nil, isDaemon: false, engineLimits: limits)
+        }
+
+        func ledger() throws -> Ledger { try service.host.ledger() }
+    }
+
+    static func ask(_ text: String, maxTokens: Int? = nil) -> CompletionRequest {
+        CompletionRequest(
+            persona: "guide", input: .chat([ChatMessage(role: .user, content: text)]),
+            maxTokens: maxTokens)
+    }
+
+    @Test("a reply is held, streamed, and posted for what it produced")
+    func reply() throws {
+        let fixture = try Fixture()
+        let request = Self.ask("Where is the sea?")
+        var text = ""
+        var done: CompletionUsage?
+        let usage = try fixture.service.complete(request, cancellation: Cancellation()) {
+            switch $0 {
+            case .text(let piece): text += piece
+            case .done(let final): done = final
+            }
+        }
+        #expect(done == usage)
+        #expect(!text.isEmpty && usage.completionTokens > 0)
+        #expect(usage.microMotes > 0)
+        #expect(try fixture.ledger().holdState(requestId: request.requestId) == .posted)
+        let post = try #require(try fixture.ledger().history(persona: "guide").first)
+        #expect(post.usage?.outputTokens == Int64(usage.completionTokens))
+        #expect(post.change == MicroMotes(-usage.microMotes))
+    }
+
+    @Test("a reply stopped mid-way is charged only for the tokens produced")
+    func cancelled() throws {
+        let fixture = try Fixture()
+        let stop = Cancellation()
+        var pieces = 0
+        let usage = try fixture.service.complete(
+            Self.ask("Tell me about the tides."), cancellation: stop
+        ) { event in
+            if case .text = event {
+                pieces += 1
+                if pieces == 3 { stop.cancel() }
+            }
+        }
+        #expect(usage.stopReason == "cancelled")
+        #expect(usage.completionTokens >= 3 && usage.completionTokens <= 5)
+        let post = try #require(try fixture.ledger().history(persona: "guide").first)
+        #expect(post.usage?.outputTokens == Int64(usage.completionTokens))
+    }
+
+    @Test("past the queue bound a request is refused as busy, and nothing is held")
+    func busy() throws {
+        var limits = EngineLimits()
+        limits.activeSequencesMax = 1
+        limits.queueDepthPerTenantMax = 1
+        let fixture = try Fixture(limits: limits)
+        let service = fixture.service
+
+        // One generating, one queued, each on its own thread.
+        let stops = [Cancellation(), Cancellation()]
+        let group = DispatchGroup()
+        for stop in stops {
+            DispatchQueue.global().async(group: group) {
+                _ = try? service.complete(Self.ask("Count to a hundred."), cancellation: stop) {
+                    _ in
+                }
+            }
+            try Self.wait { service.status().models.first?.personas.first?.replies == 0 }
+        }
+        try Self.wait { service.status().models.first?.activeSequences == 1 }
+        try Self.wait { service.status().models.first?.queued == 1 }
+
+        let refused = Self.ask("Hello?")
+        let error = #expect(throws: HostError.self) {
+            try service.complete(refused, cancellation: Cancellation()) { _ in }
+        }
+        guard case .busy(let depth, _) = error else {
+            Issue.record("refused with \(String(describing: error)), not busy")
+            return
+        }
+        #expect(depth == 1)
+        #expect(try fixture.ledger().holdState(requestId: refused.requestId) == nil)
+        stops.forEach { $0.cancel() }
+        group.wait()
+        #expect(try fixture.ledger().openHolds().isEmpty)
+    }
+
+    /// Each case: a request, and the field or error it must be refused with.
+    static let badRequests: [(String, @Sendable (inout CompletionRequest) -> Void, String)] = [
+        ("temperature", { $0.temperature = 3 }, "temperature"),
+        ("top_p", { $0.topP = 0 }, "top_p"),
+        ("top_k", { $0.topK = -1 }, "top_k"),
+        ("min_p", { $0.minP = 1 }, "min_p"),
+        ("repeat_penalty", { $0.repeatPenalty = 0.5 }, "repeat_penalty"),
+        ("max_tokens over the persona's", { $0.maxTokens = 49 }, "max_tokens"),
+        ("max_tokens zero", { $0.maxTokens = 0 }, "max_tokens"),
+        ("unknown persona", { $0.persona = "nobody" }, "nobody"),
+        (
+            "a prompt past the context",
+            {
+                $0.input = .chat([
+                    ChatMessage(role: .user, content: String(repeating: "tide ", count: 3000))
+                ])
+            }, "no room"
+        ),
+    ]
+
+    @Test("bad requests are refused before anything is held", arguments: badRequests.indices)
+    func badRequest(index: Int) throws {
+        let (name, change, word) = Self.badRequests[index]
+        let fixture = try Fixture()
+        var request = Self.ask("Hi")
+        change(&request)
+        do {
+            try fixture.service.complete(request, cancellation: Cancellation()) { _ in }
+            Issue.record("\(name): accepted")
+        } catch let error as HostError {
+            #expect(error.description.contains(word), "\(name): \(error)")
+        }
+        #expect(try fixture.ledger().openHolds().isEmpty)
+    }
+
+    /// Polls `condition` for up to ten seconds.
+    static func wait(_ condition: () -> Bool) throws {
+        let deadline = Date().addingTimeInterval(10)
+        while !condition() {
+            guard Date() < deadline else {
+                throw CancellationError()
+            }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+    }
+}
