@@ -55,7 +55,7 @@ let package = Package(
             name: "asth",
             dependencies: [
                 "Host", "Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "CEdit",
-                "Support",
+                "HTTPServer", "OpenAIAPI", "Support",
             ]),
 
         // Tests: one target per module, plus end-to-end tests through the CLI.

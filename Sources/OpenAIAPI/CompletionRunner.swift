@@ -100,7 +100,7 @@ struct CompletionRunner {
             [
                 "persona": request.completion.persona, "request": request.completion.requestId,
                 "tokens": usage.completionTokens, "micro_motes": usage.microMotes,
-                "finish": reason, "stream": request.fields.stream,
+                "finish": reason, "stop": usage.stopReason, "stream": request.fields.stream,
             ])
     }
 }
