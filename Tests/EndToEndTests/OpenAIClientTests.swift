@@ -14,18 +14,6 @@ let openAIPython: String? = {
     return candidates.compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0) }
 }()
 
-/// Text one thread appends to while others read it.
-final class SharedText: Sendable {
-    /// Guarded by itself.
-    private let text = Mutex("")
-
-    func append(_ piece: String) {
-        text.withLock { $0 += piece }
-    }
-
-    var value: String { text.withLock { $0 } }
-}
-
 /// `asth serve --http 127.0.0.1:0` driven by the official `openai` Python
 /// client: models, a reply, a stream and its usage; 32 concurrent streams
 /// over four personas charged as their usage says; a stream cut short
@@ -35,96 +23,6 @@ final class SharedText: Sendable {
     "CLI: the OpenAI API through the openai Python client", .serialized,
     .enabled(if: openAIPython != nil, "no openai client: run scripts/openai-venv"))
 struct OpenAIClientTests {
-    /// A daemon serving the API on a port the kernel picks.
-    final class APIDaemon {
-        let cli: CLI
-        let process = Process()
-        /// `http://127.0.0.1:PORT/v1`, read from the daemon's own note.
-        private(set) var baseURL = ""
-        private(set) var token = ""
-        /// Everything the daemon wrote on standard error.
-        private let stderrText = SharedText()
-
-        init(_ cli: CLI) throws {
-            self.cli = cli
-            process.executableURL = URL(fileURLWithPath: CLI.binary)
-            process.arguments = ["serve", "--http", "127.0.0.1:0"]
-            process.currentDirectoryURL = CLI.packageRoot
-            var environment = ProcessInfo.processInfo.environment
-            environment["ASTH_HOME"] = cli.home.path
-            environment["XDG_CONFIG_HOME"] = cli.home.appendingPathComponent("config").path
-            process.environment = environment
-            let errors = Pipe()
-            process.standardError = errors
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-
-            // Read standard error on its own thread for as long as it runs.
-            let handle = errors.fileHandleForReading
-            Thread.detachNewThread { [stderrText] in
-                while case let piece = handle.availableData, !piece.isEmpty {
-                    stderrText.append(String(decoding: piece, as: UTF8.self))
-                }
-            }
-            try ServeTests.wait("the API's address") { self.findBaseURL() }
-            let printed = try cli.run(["serve", "--print-token"])
-            token = printed.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            #expect(printed.status == 0 && token.count == 64, "\(printed.stderr)")
-        }
-
-        /// Looks for `OpenAI API on http://…/v1` in what the daemon wrote.
-        private func findBaseURL() -> Bool {
-            let text = stderrText.value
-            guard let start = text.range(of: "OpenAI API on ")?.upperBound,
-                let end = text[start...].firstIndex(of: " ")
-            else { return false }
-            baseURL = String(text[start..<end])
-            return true
-        }
-
-        /// Runs `client.py BASE TOKEN ARGS` and parses what it prints.
-        func client(_ arguments: [String]) throws -> [String: Any] {
-            let script = CLI.packageRoot.appendingPathComponent(
-                "Tests/EndToEndTests/OpenAIClient/client.py"
-            ).path
-            let result = try ServeTests.run(
-                [openAIPython!, script, baseURL, token] + arguments, in: cli)
-            #expect(result.status == 0, "\(result.stderr)")
-            let value = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8))
-            return value as? [String: Any] ?? [:]
-        }
-
-        /// The ledger's `post` rows for `persona`.
-        func posts(_ persona: String) throws -> [[String: Any]] {
-            let history = try cli.run(["ledger", "history", persona, "--json"])
-            #expect(history.status == 0, "\(history.stderr)")
-            let rows =
-                try JSONSerialization.jsonObject(with: Data(history.stdout.utf8))
-                as? [[String: Any]] ?? []
-            return rows.filter { $0["kind"] as? String == "post" }
-        }
-
-        /// SIGTERM and a bounded wait; SIGKILL if the drain hangs.
-        func stop() -> Int32 {
-            process.terminate()
-            let deadline = Date().addingTimeInterval(60)
-            while process.isRunning && Date() < deadline {
-                Thread.sleep(forTimeInterval: 0.05)
-            }
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-            }
-            process.waitUntilExit()
-            return process.terminationStatus
-        }
-
-        deinit {
-            if process.isRunning {
-                _ = stop()
-            }
-        }
-    }
-
     /// A figure of a usage object as a number.
     static func figure(_ usage: [String: Any]?, _ key: String) -> Int64? {
         (usage?[key] as? NSNumber)?.int64Value
