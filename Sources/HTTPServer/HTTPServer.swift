@@ -59,9 +59,20 @@ public final class HTTPServer: Sendable {
         core.log.info("listening", ["address": bound, "loopback": bound.isLoopback])
     }
 
+    /// Requests being answered now, streams included.
+    public var requestsInFlight: Int { core.exchangesInFlight.load(ordering: .relaxed) }
+
     /// Stops listening, cuts open streams and waits for every connection's
     /// thread to end. Responders see their clients gone. Safe to call twice.
-    public func stop() {
+    ///
+    /// - Parameter grace: how long requests in flight may take to finish
+    ///   first (a stream's last events, a reply being written); new ones
+    ///   are still taken meanwhile, so refuse them at the responder.
+    public func stop(grace: Duration = .zero) {
+        let deadline = ContinuousClock.now + grace
+        while requestsInFlight > 0 && ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
         core.stop.set()
         let running = daemon.withLock { daemon -> OpaquePointer? in
             defer { daemon = nil }

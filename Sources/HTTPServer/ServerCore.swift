@@ -42,6 +42,8 @@ final class StreamSource: Sendable {
 final class ServerCore: Sendable {
     let responder: any HTTPResponder
     let stop = StopFlag()
+    /// Requests between their head and the end of their response.
+    let exchangesInFlight = Atomic<Int>(0)
     /// The bound address, known once the daemon has started; a request that
     /// races the start sees port 0 (and fails any check on it).
     let address: Mutex<HTTPAddress>
@@ -81,6 +83,7 @@ final class ServerCore: Sendable {
             let client = HTTPClient(socket: asth_mhd_connection_fd(connection), stop: core.stop)
             let exchange = Exchange(head: head, client: client)
             perRequest.pointee = Unmanaged.passRetained(exchange).toOpaque()
+            core.exchangesInFlight.add(1, ordering: .relaxed)
             return MHD_Result.YES
         }
         let exchange = Unmanaged<Exchange>.fromOpaque(stored).takeUnretainedValue()
@@ -111,6 +114,7 @@ final class ServerCore: Sendable {
         perRequest?.pointee = nil
         let exchange = Unmanaged<Exchange>.fromOpaque(stored).takeRetainedValue()
         exchange.client.disconnect()
+        ServerCore.from(context).exchangesInFlight.subtract(1, ordering: .relaxed)
         if termination != .REQUEST_TERMINATED_COMPLETED_OK {
             ServerCore.from(context).log.debug(
                 "request ended early",

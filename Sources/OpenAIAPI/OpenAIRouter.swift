@@ -2,6 +2,7 @@ import Foundation
 import HTTPServer
 import Host
 import Support
+import Synchronization
 
 /// The OpenAI-compatible API over a `CompletionService`: its routes, its
 /// access checks, and the shape of its errors.
@@ -18,6 +19,9 @@ public final class OpenAIRouter: HTTPResponder {
     public let policy: AccessPolicy
     /// Prometheus text exposition of the host's metrics.
     public let metrics: @Sendable () -> String
+    /// False once the host begins to shut down: new requests get 503 while
+    /// those in flight run on.
+    private let accepting = Atomic<Bool>(true)
 
     /// A route: its method and how it answers.
     private enum Route {
@@ -41,10 +45,22 @@ public final class OpenAIRouter: HTTPResponder {
         self.metrics = metrics
     }
 
+    /// Refuses every new request from now on (503), so that a draining host
+    /// is not handed more work; requests already admitted are unaffected.
+    public func refuseNewRequests() {
+        accepting.store(false, ordering: .relaxed)
+    }
+
     /// Access, route, method and content type: all decided before the body.
     public func screen(_ head: HTTPRequestHead) -> HTTPResponse? {
         if let refusal = policy.check(head) {
             return refusal.response
+        }
+        guard accepting.load(ordering: .relaxed) else {
+            return OpenAIError(
+                status: 503, type: "server_error", code: "shutting_down",
+                message: "the host is shutting down; try again once it is back"
+            ).response
         }
         guard let route = Self.route(head.path) else {
             return OpenAIError.notFound(

@@ -34,9 +34,20 @@ public final class OpenAIServer: Sendable {
     /// The base URL clients use: `http://127.0.0.1:PORT/v1`.
     public var baseURL: String { "http://\(server.address)/v1" }
 
-    /// Stops listening; streams in flight are cut and their generations
-    /// cancelled (charged for what they produced).
-    public func stop() {
-        server.stop()
+    /// Answers new requests with 503 from now on; those in flight run on.
+    /// The first step of a drain.
+    public func refuseNewRequests() {
+        router.refuseNewRequests()
     }
+
+    /// Stops listening. Requests in flight get up to `grace` to finish
+    /// (a drained generation's last events); then streams are cut and their
+    /// generations cancelled, charged for what they produced.
+    public func stop(grace: Duration = .zero) {
+        server.stop(grace: grace)
+    }
+
+    /// How long a draining daemon lets the API write its last events after
+    /// the host has finished or cut every generation.
+    public static let lastWordsGrace = Duration.seconds(5)
 }

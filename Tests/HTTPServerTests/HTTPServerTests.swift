@@ -280,3 +280,19 @@ struct HTTPStreamTests {
         #expect(calls.load(ordering: .relaxed) == 1)
     }
 }
+
+@Suite("Stopping with grace")
+struct GracefulStopTests {
+    @Test("a stream that ends within the grace is sent whole before the server stops")
+    func graceLetsStreamsFinish() throws {
+        let responder = ScriptedResponder()
+        let server = try HTTPServer(address: .loopback(port: 0), responder: responder)
+        let client = try RawClient(port: server.address.port)
+        try client.send("GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        try waitUntil(.seconds(2)) { server.requestsInFlight == 1 }
+        server.stop(grace: .seconds(5))
+        let response = try RawResponse(parsing: client.receiveAll())
+        #expect(response.text == (0..<5).map { "piece \($0)\n" }.joined())
+        #expect(server.requestsInFlight == 0)
+    }
+}

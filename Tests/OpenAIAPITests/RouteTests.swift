@@ -130,6 +130,19 @@ struct RouteTests {
         #expect(special)
     }
 
+    @Test("a host shutting down answers new requests with 503, health included")
+    func shuttingDown() throws {
+        let test = try TestServer()
+        test.server.refuseNewRequests()
+        let chat = try test.post(
+            "/v1/chat/completions",
+            #"{"model": "pirate", "messages": [{"role": "user", "content": "Ahoy"}]}"#)
+        #expect(chat.status == 503)
+        #expect(chat.error("code") == "shutting_down")
+        #expect(try Curl.run([test.base + "/health"]).status == 503)
+        #expect(test.host.finished.withLock { $0.isEmpty })
+    }
+
     @Test("/health answers without a token; /metrics with one, from the closure")
     func healthAndMetrics() throws {
         let exposition = "# TYPE asth_replies_total counter\nasth_replies_total 3\n"

@@ -51,8 +51,9 @@ enum ServeCommand {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
+                api?.refuseNewRequests()
                 server.stop(drainingWithin: bound)
-                api?.stop()
+                api?.stop(grace: OpenAIServer.lastWordsGrace)
                 stopped.signal()
             }
             source.resume()
