@@ -28,7 +28,7 @@ public final class HTTPStream: @unchecked Sendable {
     private var goneHandler: (@Sendable () -> Void)?
     /// Wakes the server's reader when bytes come or the stream ends.
     private let condition = NSCondition()
-    /// The client the bytes go to; set once the server queues the stream.
+    /// The client the bytes go to, looked at on every write and wait.
     private let client: HTTPClient
     private let pendingBytesMax: Int
 
