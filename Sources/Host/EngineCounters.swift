@@ -101,3 +101,69 @@ struct EngineCounters {
         tenants[tenant, default: Tenant()].microMotesWindow.add(Double(microMotes), at: time)
     }
 }
+
+/// An engine's figures at one moment, for reports.
+struct EngineSnapshot {
+    var modelName: String
+    var device: String
+    /// When it was taken, on the engine's clock.
+    var now: Duration
+    var tenants: [String: FairShare.Tenant]
+    var counters: EngineCounters
+    /// Jobs waiting and sequences generating, by tenant.
+    var queued: [String: Int]
+    var active: [String: Int]
+    var cachedConversations: Int
+    var cachedPrefixes: Int
+
+    /// Seconds over which `asth ps` averages tok/s.
+    static let rateSpanSeconds = 10
+}
+
+extension ModelStatus {
+    /// The report of `snapshot`: shares, rates and counts.
+    init(_ snapshot: EngineSnapshot) {
+        let counters = snapshot.counters
+        self.init(
+            name: snapshot.modelName, device: snapshot.device,
+            activeSequences: snapshot.active.values.reduce(0, +),
+            queued: snapshot.queued.values.reduce(0, +), dispatches: counters.dispatches,
+            rows: counters.rows, deviceSeconds: counters.deviceSeconds,
+            rowsLargest: counters.rowsLargest,
+            batchSizes: counters.batchSizes.sorted { $0.key < $1.key }.map {
+                BatchSizeCount(sequences: $0.key, dispatches: $0.value)
+            },
+            cachedConversations: snapshot.cachedConversations,
+            cachedPrefixes: snapshot.cachedPrefixes,
+            personas: Self.personas(snapshot))
+    }
+
+    /// Each tenant's figures, by name.
+    private static func personas(_ snapshot: EngineSnapshot) -> [PersonaStatus] {
+        let now = snapshot.now
+        let window = RateWindow.seconds
+        // Rates over what the host has lived, when that is shorter than their span.
+        let span = min(Double(EngineSnapshot.rateSpanSeconds), max(now.seconds, 1))
+        let minute = min(Double(window), max(now.seconds, 1))
+        let total = snapshot.tenants.values.reduce(0) { $0 + $1.deviceSeconds }
+        let recentTotal = snapshot.counters.tenants.values.reduce(0) {
+            $0 + $1.deviceWindow.sum(last: window, now: now)
+        }
+        let names = Set(snapshot.tenants.keys).union(snapshot.counters.tenants.keys).sorted()
+        return names.map { name in
+            let tenant = snapshot.tenants[name] ?? FairShare.Tenant(weight: 1)
+            let figures = snapshot.counters.tenants[name] ?? EngineCounters.Tenant()
+            let recent = figures.deviceWindow.sum(last: window, now: now)
+            let tokens = figures.tokenWindow.sum(last: EngineSnapshot.rateSpanSeconds, now: now)
+            let microMotes = figures.microMotesWindow.sum(last: window, now: now)
+            return PersonaStatus(
+                name: name, weight: tenant.weight, queueDepth: snapshot.queued[name] ?? 0,
+                activeSequences: snapshot.active[name] ?? 0, tokensPerSecond: tokens / span,
+                deviceShare: total > 0 ? tenant.deviceSeconds / total : 0,
+                recentDeviceShare: recentTotal > 0 ? recent / recentTotal : 0,
+                deviceSeconds: tenant.deviceSeconds, rows: tenant.rows,
+                motesPerMinute: microMotes / 1e6 * 60 / minute, tokens: figures.tokens,
+                replies: figures.replies, refused: figures.refused)
+        }
+    }
+}

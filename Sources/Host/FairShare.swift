@@ -21,7 +21,7 @@ struct FairShare {
         /// Rows it had in dispatches so far.
         var rows = 0
         /// Whether it had work at the last plan; a tenant coming back from
-        /// idle starts at the others' virtual time, banking no credit.
+        /// idle starts at the system virtual time.
         var isBacklogged = false
     }
 
@@ -43,6 +43,9 @@ struct FairShare {
     }
 
     private(set) var tenants: [String: Tenant] = [:]
+    /// The least virtual time of the tenants with work, kept while none
+    /// has any: where a tenant coming back from idle starts. Never decreases.
+    private(set) var systemVirtualSeconds = 0.0
     /// Seconds one row costs, smoothed over recent dispatches: how much a
     /// pick advances its tenant's virtual time while a dispatch is planned.
     private(set) var rowSecondsEstimate = 0.001
@@ -56,19 +59,27 @@ struct FairShare {
         tenants[tenant, default: Tenant(weight: weight)].weight = weight
     }
 
-    /// Marks which tenants have work now. A tenant that had none before is
-    /// lifted to the least virtual time of those that already had some.
+    /// Marks which tenants have work now. A tenant that had none before
+    /// starts at the system virtual time: it neither banks credit while
+    /// idle nor pays later for device time that nobody else wanted.
     mutating func backlog(_ busy: Set<String>) {
-        let floor =
-            tenants.filter { busy.contains($0.key) && $0.value.isBacklogged }
-            .map(\.value.virtualSeconds).min()
+        advanceSystemTime()
         for name in tenants.keys {
             let isBusy = busy.contains(name)
-            if isBusy, !tenants[name]!.isBacklogged, let floor {
-                tenants[name]!.virtualSeconds = max(tenants[name]!.virtualSeconds, floor)
+            if isBusy, !tenants[name]!.isBacklogged {
+                tenants[name]!.virtualSeconds = max(
+                    tenants[name]!.virtualSeconds, systemVirtualSeconds)
             }
             tenants[name]!.isBacklogged = isBusy
         }
+        advanceSystemTime()
+    }
+
+    /// Moves the system virtual time up to the least virtual time of the
+    /// tenants with work.
+    private mutating func advanceSystemTime() {
+        let floor = tenants.values.filter(\.isBacklogged).map(\.virtualSeconds).min()
+        systemVirtualSeconds = max(systemVirtualSeconds, floor ?? systemVirtualSeconds)
     }
 
     /// The tenant among `names` that should be served next: the least

@@ -14,7 +14,8 @@ public final class PersonaHost: @unchecked Sendable {
     /// Threads for the CPU device; nil takes every core.
     public let threads: Int?
 
-    /// Loaded models by resolved file path. Guarded by `lock`.
+    /// Loaded models by file path with links resolved, so that a store name
+    /// and a path to the same file share one mapping. Guarded by `lock`.
     private var models: [String: LanguageModel] = [:]
     /// The ledger, opened on first use. Guarded by `lock`.
     private var openLedger: Ledger?
@@ -30,7 +31,7 @@ public final class PersonaHost: @unchecked Sendable {
     /// The model a `--model` argument or a persona names, loaded on first use.
     public func model(_ reference: String) throws -> LanguageModel {
         let url = try store.resolve(reference)
-        let key = url.standardizedFileURL.path
+        let key = url.resolvingSymlinksInPath().standardizedFileURL.path
         return try lock.withLock {
             if let loaded = models[key] {
                 return loaded

@@ -140,10 +140,11 @@ extension Limits {
         /// Sequences generating at once on one model, each holding a KV
         /// cache; more wait in their persona's queue.
         public static let activeSequencesMax = 16
-        /// Sequences one dispatch carries. Past about eight rows the CPU
-        /// matmuls are compute-bound: more rows lengthen every dispatch
-        /// without raising throughput, so the scheduler picks which
-        /// sequences ride by weighted fair share instead.
+        /// Sequences one dispatch carries: the batch that weighted fair
+        /// share fills when more sequences are active. Batching pays on a
+        /// CPU (eight decode rows took about 1.25x one row on a 2-core
+        /// machine); the bound keeps every sequence's time per token near a
+        /// single row's, and past it sequences take turns by weight.
         public static let sequencesPerDispatchMax = 8
         /// Prompt positions one dispatch carries, over every prefilling
         /// sequence: the most a long prompt delays the others' next token.

@@ -125,6 +125,30 @@ struct LocalHostTests {
         #expect(try fixture.ledger().openHolds().isEmpty)
     }
 
+    @Test("two personas on one model, by store name and by path, share one mapping")
+    func oneMapping() throws {
+        let fixture = try Fixture()
+        let models = fixture.scratch.url.appendingPathComponent("home/models")
+        try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            at: models.appendingPathComponent("smollm2-135m-instruct.gguf"),
+            withDestinationURL: URL(fileURLWithPath: RealModel.path))
+        try fixture.scratch.write(
+            "mirror.toml", "model = \"smollm2-135m-instruct\"\nmax_tokens = 4\n")
+
+        let byName = try fixture.service.host.model("smollm2-135m-instruct")
+        let byPath = try fixture.service.host.model(RealModel.path)
+        #expect(byName === byPath)
+        for persona in ["guide", "mirror"] {
+            var request = Self.ask("Hi", maxTokens: 2)
+            request.persona = persona
+            try fixture.service.complete(request, cancellation: Cancellation()) { _ in }
+        }
+        let status = fixture.service.status()
+        #expect(status.models.count == 1)
+        #expect(Set(status.models.first?.personas.map(\.name) ?? []) == ["guide", "mirror"])
+    }
+
     /// Each case: a request, and the field or error it must be refused with.
     static let badRequests: [(String, @Sendable (inout CompletionRequest) -> Void, String)] = [
         ("temperature", { $0.temperature = 3 }, "temperature"),

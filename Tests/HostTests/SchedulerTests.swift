@@ -178,6 +178,26 @@ struct SchedulerTests {
         #expect(share.tenants["idle"]!.virtualSeconds == busy)
     }
 
+    @Test("a tenant that had the idle device to itself is not made to pay for it later")
+    func noDebt() {
+        var share = FairShare()
+        for name in ["early", "late"] {
+            share.register(name, weight: 1)
+        }
+        share.backlog(["early"])
+        share.attribute(rows: ["early": 100], seconds: 10)
+        share.backlog([])
+        share.backlog(["early", "late"])
+        let early = share.tenants["early"]!.virtualSeconds
+        #expect(share.tenants["late"]!.virtualSeconds == early)
+        let picks = share.plan(
+            [
+                .init(index: 0, tenant: "early", prefillRows: 0, lastDispatch: 0),
+                .init(index: 1, tenant: "late", prefillRows: 0, lastDispatch: 0),
+            ], slots: 1, prefillRows: 0)
+        #expect(picks == [FairShare.Pick(index: 0, rows: 1)])
+    }
+
     @Test("picks follow the weights within one dispatch", arguments: [(1, 3), (2, 2), (1, 7)])
     func planWeights(a: Int, b: Int) {
         var share = FairShare()
