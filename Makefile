@@ -4,14 +4,14 @@
 PERSONA ?= assistant
 SWIFT ?= swift
 
-.PHONY: chat test deps model build build-release lint bench
+.PHONY: chat test deps model openai-venv build build-release lint bench
 
 ## chat: talk to a shipped persona on the default model (PERSONA=name to pick another)
 chat: deps model build-release
 	.build/release/asth chat $(PERSONA)
 
 ## test: format lint, then every test, the end-to-end ones on the real model
-test: deps model
+test: deps model openai-venv
 	$(SWIFT) format lint --strict --recursive Package.swift Sources Tests
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
@@ -25,6 +25,10 @@ deps:
 
 model:
 	@scripts/install-model
+
+# The official `openai` Python client the HTTP API's end-to-end tests drive.
+openai-venv:
+	@scripts/openai-venv
 
 build:
 	$(SWIFT) build

@@ -23,6 +23,9 @@ let package = Package(
             name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"])]),
         .systemLibrary(
+            name: "CMicroHTTPD", path: "Sources/CMicroHTTPD", pkgConfig: "libmicrohttpd",
+            providers: [.apt(["libmicrohttpd-dev"])]),
+        .systemLibrary(
             name: "CEdit", path: "Sources/CEdit", pkgConfig: "libedit",
             providers: [.apt(["libedit-dev"])]),
         .target(
@@ -49,12 +52,15 @@ let package = Package(
         .target(
             name: "Metrics",
             dependencies: ["Host", "Inference", "Database", "GGUF", "Ledger", "Support"]),
+        .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "Support"]),
+        .target(
+            name: "OpenAIAPI",
+            dependencies: ["Host", "HTTPServer", "Ledger", "Personas", "Tokenizer", "Support"]),
         .executableTarget(
             name: "asth",
             dependencies: [
                 "Host", "Inference", "Tokenizer", "GGUF", "Personas", "Ledger", "Database",
-                "Metrics",
-                "CEdit", "Support",
+                "Metrics", "CEdit", "HTTPServer", "OpenAIAPI", "Support",
             ]),
 
         // Tests: one target per module, plus end-to-end tests through the CLI.
@@ -71,8 +77,14 @@ let package = Package(
         .testTarget(
             name: "MetricsTests",
             dependencies: ["Metrics", "Host", "Inference", "Database", "Support"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Support"]),
+        .testTarget(
+            name: "OpenAIAPITests",
+            dependencies: ["OpenAIAPI", "HTTPServer", "Host", "Personas", "Ledger", "Support"]),
         // CSQLite: the tests tamper with the ledger file through the C API.
-        .testTarget(name: "EndToEndTests", dependencies: ["asth", "CSQLite", "Support"]),
+        .testTarget(
+            name: "EndToEndTests", dependencies: ["asth", "CSQLite", "Support"],
+            exclude: ["OpenAIClient"]),
     ],
     cxxLanguageStandard: .cxx17
 )

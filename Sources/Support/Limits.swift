@@ -220,3 +220,43 @@ extension Limits {
         public static let drainSecondsMax = 30
     }
 }
+
+extension Limits {
+    /// Bounds on the HTTP API: what one request may send, how many clients
+    /// it serves at once, and how long it waits for them. A request over a
+    /// bound is answered with its status (413, 431, 503) naming the limit.
+    public enum HTTP {
+        /// Bytes of one request body: 1 MiB is the tokenizer's own bound on
+        /// one text, and far more than a full context of chat messages.
+        public static let bodyBytesMax = 1 << 20
+        /// Bytes of the request line and headers together: clients send well
+        /// under 2 KiB; 16 KiB leaves room for long cookies a browser adds.
+        public static let headerBytesMax = 16 << 10
+        /// Bytes libmicrohttpd may hold per connection (headers, read and
+        /// write buffers); above `headerBytesMax` so that the head fits.
+        public static let connectionMemoryBytesMax = 64 << 10
+        /// Connections served at once, one thread each: the scheduler's
+        /// queues bound the work; this bounds the threads waiting on them.
+        public static let connectionsMax = 256
+        /// Seconds a connection may sit idle (no bytes either way) before it
+        /// is closed, so that slow or silent clients cannot hold threads.
+        public static let idleTimeoutSeconds = 30
+        /// Bytes of a stream's text produced but not yet sent: a client that
+        /// reads slower than this falls behind and is cut off, so that it
+        /// never holds the generation back.
+        public static let streamPendingBytesMax = 1 << 20
+        /// Messages in one chat request: a full context of one-token turns
+        /// is a few thousand.
+        public static let messagesMax = 4_096
+        /// Stop strings in one request, as OpenAI allows.
+        public static let stopStringsMax = 4
+        /// Bytes of one stop string: each is held back from a stream until
+        /// it cannot match, so a long one would delay every reply.
+        public static let stopStringBytesMax = 256
+        /// Bytes of a name a client sends that is only echoed or ignored
+        /// (`user`, a message's `name`).
+        public static let nameBytesMax = 256
+        /// Bytes of the API token file; the token itself is 64 hex digits.
+        public static let tokenFileBytesMax = 1_024
+    }
+}

@@ -32,7 +32,9 @@ enum Command {
           metrics [--persona P] [--since T]  inference report [--json | --prometheus]
           report --html FILE                the metrics dashboard as one HTML page
           bench [--model M] [--json]        prefill, decode and batch speed (compare with llama.cpp)
-          serve [--http ADDR]               the host daemon on ASTH_HOME/host.sock
+          serve [--http IP:PORT]            the host daemon on ASTH_HOME/host.sock, and the
+                                            OpenAI API on IP:PORT (e.g. 127.0.0.1:8080)
+          serve --print-token               the API's bearer token (made on first use)
           ps [--json]                       what the host is doing now
           models                            models in the store
           devices                           devices and kernel variants
