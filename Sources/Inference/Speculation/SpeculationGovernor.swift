@@ -1,0 +1,192 @@
+import Foundation
+import Support
+import Synchronization
+
+/// Decides how far one persona drafts, and whether it drafts at all.
+///
+/// The draft length follows recent acceptance: with a per-token acceptance
+/// `α`, `k` drafts yield `(1 - α^(k+1)) / (1 - α)` tokens per dispatch, and
+/// the governor picks the `k` that yields the most tokens per unit of
+/// device time (verification rows and drafting both priced). Every
+/// `windowSteps` drafting dispatches it compares the device time spent
+/// with what plain decoding would have cost for the same tokens; when
+/// speculation cost more, it switches off for `pauseDispatches` dispatches,
+/// then tries again, doubling the pause after each failed retry.
+///
+/// One per persona and model, shared by its concurrent replies, so that a
+/// persona's record carries over from reply to reply.
+public final class SpeculationGovernor: Sendable {
+    /// The knobs; the defaults suit a CPU where a dispatch of a few rows
+    /// costs little more than one.
+    public struct Policy: Sendable, Equatable {
+        /// Draft length before anything is known, and its bounds.
+        public var lengthInitial = 4
+        public var lengthMin = 1
+        public var lengthMax = 8
+        /// Drafting dispatches per judgement of the cost.
+        public var windowSteps = 16
+        /// Dispatches without drafting after a failed judgement, first and at most.
+        public var pauseDispatches = 64
+        public var pauseDispatchesMax = 1024
+        /// How much each step's acceptance counts against the past: the
+        /// estimate forgets with weight `1 - acceptanceWeight` per step.
+        public var acceptanceWeight = 0.2
+
+        public init() {}
+    }
+
+    /// What the governor says for the next dispatch.
+    public struct Decision: Sendable, Equatable {
+        /// Draft tokens to propose; 0 while paused.
+        public var length: Int
+        /// Speculation is switched off for this dispatch.
+        public var isPaused: Bool
+    }
+
+    /// The governor's record, for metrics and reports.
+    public struct Snapshot: Sendable, Equatable {
+        public var isPaused: Bool
+        /// Dispatches left in the current pause.
+        public var pauseRemaining: Int
+        /// Times speculation was switched off.
+        public var pauses: Int
+        /// The per-token acceptance estimate behind the draft length.
+        public var acceptanceEstimate: Double
+        /// Device time saved against plain decoding, all judged steps
+        /// together; negative when speculation cost time.
+        public var savedTime: Duration
+    }
+
+    public let policy: Policy
+    public let costModel: DispatchCostModel
+
+    private struct State {
+        /// Exponentially weighted accepted drafts and trials (accepted
+        /// plus the rejection that ended a draft early): their ratio is α.
+        var acceptedWeighted = 3.0
+        var trialsWeighted = 5.0
+        /// Seconds of drafting per drafted token, weighted the same way.
+        var draftSecondsPerToken = 0.0
+        /// The window being judged.
+        var windowSteps = 0
+        var windowSpent = Duration.zero
+        var windowPlain = Duration.zero
+        /// Pause state.
+        var pauseRemaining = 0
+        var nextPause: Int
+        var pauses = 0
+        var savedTime = Duration.zero
+    }
+
+    private let state: Mutex<State>
+    private static let log = Log("speculation")
+
+    public init(costModel: DispatchCostModel, policy: Policy = Policy()) {
+        precondition(
+            policy.lengthMin >= 1 && policy.lengthMin <= policy.lengthMax
+                && policy.lengthMax <= Limits.Speculation.draftLengthMax,
+            "draft lengths \(policy.lengthMin)...\(policy.lengthMax)")
+        precondition(policy.windowSteps > 0 && policy.pauseDispatches > 0, "empty window")
+        self.policy = policy
+        self.costModel = costModel
+        state = Mutex(State(nextPause: policy.pauseDispatches))
+    }
+
+    /// The decision for the next dispatch; a paused governor counts the
+    /// dispatch against its pause.
+    public func decide() -> Decision {
+        state.withLock { state in
+            if state.pauseRemaining > 0 {
+                state.pauseRemaining -= 1
+                return Decision(length: 0, isPaused: true)
+            }
+            return Decision(length: bestLength(state), isPaused: false)
+        }
+    }
+
+    /// Records a dispatch that verified `drafted` tokens, `accepted` of
+    /// them, and produced `produced` tokens, having cost `verifyTime` on
+    /// the device (nil: unknown, so only the acceptance counts) and
+    /// `draftTime` to draft. Returns true when this step switched
+    /// speculation off.
+    @discardableResult
+    public func record(
+        drafted: Int, accepted: Int, produced: Int, verifyTime: Duration?, draftTime: Duration
+    ) -> Bool {
+        guard drafted > 0 else { return false }
+        precondition(accepted <= drafted && produced == accepted + 1, "step counts")
+        let plainCost = costModel.cost(rows: 1)
+        return state.withLock { state in
+            // Acceptance: accepted tokens over the trials that produced them.
+            let w = policy.acceptanceWeight
+            let trials = Double(accepted < drafted ? accepted + 1 : drafted)
+            state.acceptedWeighted = (1 - w) * state.acceptedWeighted + w * Double(accepted)
+            state.trialsWeighted = (1 - w) * state.trialsWeighted + w * trials
+            let perToken = draftTime.seconds / Double(drafted)
+            state.draftSecondsPerToken += w * (perToken - state.draftSecondsPerToken)
+
+            // The window: device time spent against plain decoding's.
+            guard let verifyTime else { return false }
+            let spent = verifyTime + draftTime
+            let plain = plainCost.map { $0 * produced } ?? spent
+            state.windowSpent += spent
+            state.windowPlain += plain
+            state.savedTime += plain - spent
+            state.windowSteps += 1
+            guard state.windowSteps >= policy.windowSteps else { return false }
+            return judge(&state)
+        }
+    }
+
+    /// Ends a window: pause when it cost more than plain decoding would.
+    private func judge(_ state: inout State) -> Bool {
+        let (spent, plain) = (state.windowSpent, state.windowPlain)
+        state.windowSteps = 0
+        state.windowSpent = .zero
+        state.windowPlain = .zero
+        guard spent > plain else {
+            state.nextPause = policy.pauseDispatches
+            return false
+        }
+        state.pauseRemaining = state.nextPause
+        state.pauses += 1
+        Self.log.info(
+            "pause",
+            [
+                "spent_ms": Int(spent.milliseconds), "plain_ms": Int(plain.milliseconds),
+                "dispatches": state.nextPause,
+            ])
+        state.nextPause = min(state.nextPause * 2, policy.pauseDispatchesMax)
+        return true
+    }
+
+    /// The length that yields the most tokens per second of device time.
+    private func bestLength(_ state: State) -> Int {
+        guard costModel.cost(rows: 1) != nil else {
+            return min(max(policy.lengthInitial, policy.lengthMin), policy.lengthMax)
+        }
+        let alpha = min(max(state.acceptedWeighted / max(state.trialsWeighted, 1e-9), 0.01), 0.99)
+        var best = policy.lengthMin
+        var bestRate = -1.0
+        for length in policy.lengthMin...policy.lengthMax {
+            let tokens = (1 - pow(alpha, Double(length + 1))) / (1 - alpha)
+            let verify = costModel.cost(rows: length + 1)?.seconds ?? 0
+            let seconds = verify + Double(length) * state.draftSecondsPerToken
+            let rate = seconds > 0 ? tokens / seconds : tokens
+            if rate > bestRate {
+                (best, bestRate) = (length, rate)
+            }
+        }
+        return best
+    }
+
+    public func snapshot() -> Snapshot {
+        state.withLock { state in
+            Snapshot(
+                isPaused: state.pauseRemaining > 0, pauseRemaining: state.pauseRemaining,
+                pauses: state.pauses,
+                acceptanceEstimate: state.acceptedWeighted / max(state.trialsWeighted, 1e-9),
+                savedTime: state.savedTime)
+        }
+    }
+}
