@@ -16,7 +16,10 @@ enum Command {
           chat PERSONA [--verbose]          talk with a persona (stdin lines when not a terminal)
           complete --model M --prompt TEXT  raw completion [--special] [--max-tokens N]
                    [--temperature T] [--seed S] [--json]
+                   [--speculate off|ngram|draft|auto] [--draft-model M]
           tokenize --model M [--json] TEXT  token ids of TEXT
+          bench-speculate [--model M] [--speculate MODE] [--draft-model M] [--repeats N]
+                   [--max-tokens N] [--json]   plain against speculative decoding
           personas list | show NAME | check [FILE...]
           ledger balance | history [PERSONA]
           models                            models in the store
@@ -36,6 +39,7 @@ enum Command {
             switch name {
             case "chat": try ChatCommand.run(&arguments)
             case "complete": try CompleteCommand.run(&arguments)
+            case "bench-speculate": try BenchSpeculateCommand.run(&arguments)
             case "tokenize": try TokenizeCommand.run(&arguments)
             case "personas": try PersonasCommand.run(&arguments)
             case "ledger": try LedgerCommand.run(&arguments)

@@ -71,6 +71,13 @@ public final class MeasuredCostModel: DispatchCostModel {
         return seconds.map { .seconds($0) }
     }
 
+    /// The mean cost of each row count observed so far, for reports.
+    public func observed() -> [(rows: Int, cost: Duration)] {
+        means.withLock { means in
+            means.indices.compactMap { rows in means[rows].map { (rows, .seconds($0)) } }
+        }
+    }
+
     public func observe(rows: Int, elapsed: Duration) {
         guard rows >= 1 && rows <= Self.rowsMax else { return }
         let seconds = elapsed.seconds

@@ -15,9 +15,19 @@ enum CompleteCommand {
         let elapsed_ms: Double
         let tok_s: Double
         let eff_tok_s: Double
+        /// Accepted draft tokens over drafted ones, 0 to 1; null when off.
         let acceptance: Double?
         let motes: Double
         let stop: String
+        /// The drafter, and its figures (all 0 when off).
+        let speculate: String
+        let drafted: Int
+        let accepted: Int
+        let drafting_dispatches: Int
+        let mean_accepted_length: Double
+        let acceptance_by_position: [Double]
+        let speculation_pauses: Int
+        let paused_dispatches: Int
     }
 
     static func run(_ arguments: inout Arguments) throws {
@@ -33,13 +43,12 @@ enum CompleteCommand {
         let maxTokens = try arguments.number("--max-tokens", in: 1...65_536) ?? 128
         let temperature = try arguments.number("--temperature", in: Float(0)...Float(2)) ?? 0
         let seed = try arguments.number("--seed", in: UInt64.min...UInt64.max)
-        let speculate = try arguments.option("--speculate") ?? "off"
-        guard speculate == "off" else {
-            throw UsageError("asth complete: --speculate \(speculate): not available yet (off)")
-        }
+        let mode = try speculationMode(arguments.option("--speculate") ?? "off")
+        let draftModelName = try arguments.option("--draft-model")
         try arguments.finish()
 
-        let model = try context.host().model(modelName)
+        let host = context.host()
+        let model = try host.model(modelName)
         let ids = try model.tokenizer.encode(prompt, parseSpecial: special, addSpecial: true)
         guard !ids.isEmpty else {
             throw UsageError("asth complete: --prompt is empty after tokenization")
@@ -48,8 +57,12 @@ enum CompleteCommand {
         settings.temperature = temperature
         settings.seed = seed
 
+        let speculator = try makeSpeculator(
+            mode: mode, model: model, draftModel: draftModelName.map { try host.model($0) },
+            capacity: ids.count + maxTokens, settings: settings)
         let (generated, text, stats) = try generate(
-            model: model, prompt: ids, maxTokens: maxTokens, settings: settings, echo: !json)
+            model: model, prompt: ids, maxTokens: maxTokens, settings: settings,
+            speculator: speculator, echo: !json)
         let price = try PriceSchedule.shipped().last!.price(
             Usage(
                 requestId: "complete", persona: "complete", model: model.name,
@@ -64,25 +77,71 @@ enum CompleteCommand {
                     prompt_tokens: stats.promptTokens, dispatches: stats.dispatches,
                     elapsed_ms: (stats.elapsed.milliseconds * 10).rounded() / 10,
                     tok_s: rounded(stats.dispatchesPerSecond),
-                    eff_tok_s: rounded(stats.tokensPerSecond), acceptance: nil,
-                    motes: Double(price.rawValue) / 1e6, stop: stats.stopReason.rawValue))
+                    eff_tok_s: rounded(stats.tokensPerSecond),
+                    acceptance: stats.acceptance.map { ($0 * 1000).rounded() / 1000 },
+                    motes: Double(price.rawValue) / 1e6, stop: stats.stopReason.rawValue,
+                    speculate: mode.rawValue, drafted: stats.draftedTokens,
+                    accepted: stats.acceptedTokens,
+                    drafting_dispatches: stats.draftingDispatches,
+                    mean_accepted_length: (stats.meanAcceptedLength * 100).rounded() / 100,
+                    acceptance_by_position: stats.acceptanceByPosition.map {
+                        ($0 * 1000).rounded() / 1000
+                    },
+                    speculation_pauses: stats.speculationPauses,
+                    paused_dispatches: stats.pausedDispatches))
         } else {
             print("")
             StatusLine.print(stats: stats, motes: price, charged: false)
+            if let acceptance = stats.acceptance {
+                StatusLine.note(
+                    "\(mode.rawValue): \(Int((acceptance * 100).rounded()))% of"
+                        + " \(stats.draftedTokens) drafts accepted · \(stats.dispatches)"
+                        + " dispatches · \(String(format: "%.1f", stats.dispatchesPerSecond)) tok/s"
+                )
+            }
         }
+    }
+
+    /// The modes `complete` takes: memory needs a persona, so it is `chat`'s.
+    static func speculationMode(_ text: String) throws -> SpeculationMode {
+        guard let mode = SpeculationMode(rawValue: text), mode != .memory else {
+            throw UsageError(
+                "asth complete: --speculate \(text): expected off, ngram, draft or auto"
+                    + " (memory needs a persona)")
+        }
+        return mode
+    }
+
+    /// The speculator for `mode`; a draft mode without `--draft-model`
+    /// drafts with the model itself, which checks the machinery rather
+    /// than saving time.
+    static func makeSpeculator(
+        mode: SpeculationMode, model: LanguageModel, draftModel: LanguageModel?, capacity: Int,
+        settings: SamplingSettings
+    ) throws -> Speculator? {
+        guard mode != .off else { return nil }
+        var drafterModel: DraftModelDrafter?
+        if mode == .draft || (mode == .auto && draftModel != nil) {
+            drafterModel = try DraftModelDrafter(
+                draft: draftModel ?? model, target: model, capacity: capacity, settings: settings)
+        }
+        let drafter = try Speculator.drafter(for: mode, draftModel: drafterModel)
+        let costs = try MeasuredCostModel.calibrated(device: model.device)
+        return Speculator(drafter: drafter, governor: SpeculationGovernor(costModel: costs))
     }
 
     /// Runs the generation, echoing text as it arrives when asked.
     static func generate(
         model: LanguageModel, prompt: [Int], maxTokens: Int, settings: SamplingSettings,
-        echo: Bool
+        speculator: Speculator? = nil, echo: Bool
     ) throws -> ([Int], String, GenerationStats) {
         let sequence = model.makeSequence(capacity: prompt.count + maxTokens)
         var sampler = Sampler(settings: settings)
         var decoder = StreamDecoder(tokenizer: model.tokenizer)
         var ids: [Int] = []
         var text = ""
-        let stats = try Generator(device: model.device).generate(
+        let generator = Generator(device: model.device, speculator: speculator)
+        let stats = try generator.generate(
             prompt: prompt, on: sequence, maxTokens: maxTokens, sampler: &sampler,
             stopIDs: model.stopIDs
         ) { id in
