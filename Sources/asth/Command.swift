@@ -19,7 +19,8 @@ enum Command {
                    [--speculate off|ngram|draft|auto] [--draft-model M]
           tokenize --model M [--json] TEXT  token ids of TEXT
           bench-speculate [--model M] [--speculate MODE] [--draft-model M] [--repeats N]
-                   [--max-tokens N] [--json]   plain against speculative decoding
+                   [--max-tokens N] [--clock wall|cpu] [--workload NAME] [--json]
+                                            plain against speculative decoding
           personas list | show NAME | check [FILE...]
           ledger balance | history [PERSONA]
           models                            models in the store

@@ -20,15 +20,17 @@ struct SpeculationGovernorTests {
         let governor = SpeculationGovernor(
             costModel: FixedCostModel(base: 1, perRow: 0.1), policy: Self.policy())
         for _ in 0..<30 {
-            let length = governor.decide().length
+            let length = governor.decide(sources: ["s"]).length
             let accepted = acceptsAll ? length : 0
             // A cheap draft (no time) verified in a nearly free dispatch never pauses.
             governor.record(
-                drafted: length, accepted: accepted, produced: accepted + 1,
+                source: "s", drafted: length, accepted: accepted, produced: accepted + 1,
                 verifyTime: .zero, draftTime: .zero)
         }
-        let length = governor.decide().length
+        let length = governor.decide(sources: ["s"]).length
         #expect(length == (acceptsAll ? 6 : 1))
+        #expect(governor.length(for: "s") == length)
+        #expect(governor.length(for: "unseen") > 1, "another source starts from the prior")
         #expect(!governor.snapshot().isPaused)
     }
 

@@ -8,6 +8,8 @@ public final class CombinedDrafter: Drafter {
     public let name = "auto"
     public let drafters: [Drafter]
 
+    public var sources: [String] { drafters.flatMap(\.sources) }
+
     public init(_ drafters: [Drafter]) {
         precondition(!drafters.isEmpty, "auto needs at least one drafter")
         self.drafters = drafters

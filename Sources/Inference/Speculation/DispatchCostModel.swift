@@ -1,3 +1,4 @@
+import Foundation
 import Support
 import Synchronization
 
@@ -33,20 +34,21 @@ public final class MeasuredCostModel: DispatchCostModel {
     public init() {}
 
     /// A model that has timed `device` on `1, 2, 3, 5, 9, 17` rows of a
-    /// scratch sequence, the best of `repeats` runs each, so that the first
-    /// reply already weighs draft lengths on real figures.
+    /// scratch sequence, the best of `repeats` runs each, with the device's
+    /// `DispatchClock`, so that the first reply already weighs draft lengths
+    /// on real figures.
     public static func calibrated(device: Device, repeats: Int = 3) throws -> MeasuredCostModel {
         let model = MeasuredCostModel()
         let cache = device.makeCache(capacity: 64)
-        let clock = ContinuousClock()
+        let clock = DispatchClock.for(device)
         _ = try device.dispatch(scratchRows(cache, count: 1))  // warm the pool and the caches
         for rows in [1, 2, 3, 5, 9, 17] where rows <= rowsMax {
             var best = Duration.seconds(3600)
             for _ in 0..<repeats {
                 cache.truncate(to: 0)
-                let start = clock.now
+                let start = clock.now()
                 _ = try device.dispatch(scratchRows(cache, count: rows))
-                best = min(best, clock.now - start)
+                best = min(best, clock.now() - start)
             }
             model.observe(rows: rows, elapsed: best)
         }
@@ -109,5 +111,45 @@ public final class MeasuredCostModel: DispatchCostModel {
         let (ya, yb) = (means[a]!, means[b]!)
         let value = ya + (yb - ya) * Double(rows - a) / Double(b - a)
         return max(value, 0)
+    }
+}
+
+/// What speculation times dispatches and drafting with.
+///
+/// On the CPU device it is the dispatching thread's CPU time: that thread
+/// works through every dispatch beside the pool (and spins while it waits
+/// for it), so its CPU time is the dispatch's device time, while time spent
+/// descheduled by other work on a shared machine is left out. Wall time
+/// would charge that other work to speculation and make its judgements
+/// noise. Other devices, whose caller sleeps through a dispatch, use wall
+/// time.
+public struct DispatchClock: Sendable {
+    private let read: @Sendable () -> Duration
+
+    public init(read: @escaping @Sendable () -> Duration) {
+        self.read = read
+    }
+
+    /// The current reading; only differences mean anything.
+    public func now() -> Duration {
+        read()
+    }
+
+    /// Wall time.
+    public static let wall: DispatchClock = {
+        let origin = ContinuousClock.now
+        return DispatchClock { ContinuousClock.now - origin }
+    }()
+
+    /// CPU time of the calling thread.
+    public static let threadCPU = DispatchClock {
+        var time = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+        return .seconds(Int64(time.tv_sec)) + .nanoseconds(Int64(time.tv_nsec))
+    }
+
+    /// The clock for `device`: thread CPU time on the CPU device.
+    public static func `for`(_ device: Device) -> DispatchClock {
+        device is CPUDevice ? .threadCPU : .wall
     }
 }

@@ -9,6 +9,11 @@ public protocol Drafter: AnyObject {
     /// A short name for logs and reports: "ngram", "memory", "draft", "auto".
     var name: String { get }
 
+    /// The names its drafts come out under (`Draft.source`): its own, or
+    /// for `auto` those of the drafters it combines. The governor keeps
+    /// acceptance per source.
+    var sources: [String] { get }
+
     /// Up to `countMax` tokens expected to follow `history` (every id of the
     /// sequence so far, prompt included); fewer, or none, when it has no idea.
     func propose(after history: [Int], countMax: Int) throws -> Draft
@@ -19,6 +24,8 @@ public protocol Drafter: AnyObject {
 }
 
 extension Drafter {
+    public var sources: [String] { [name] }
+
     public func finish(reply: [Int], after context: [Int]) throws {}
 }
 

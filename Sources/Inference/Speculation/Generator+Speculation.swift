@@ -45,9 +45,10 @@ extension Generator {
         }
 
         // Decode: one step per dispatch, its tokens handed out in order.
+        let dispatchClock = DispatchClock.for(device)
         let decoder = SpeculativeDecoder(
             sequence: sequence, history: prompt, sampler: sampler, drafter: speculator.drafter,
-            governor: speculator.governor)
+            governor: speculator.governor, clock: dispatchClock)
         var reply: [Int] = []
         var running = true
         while running && stats.outputTokens < maxTokens {
@@ -56,7 +57,8 @@ extension Generator {
                 break
             }
             let step = try dispatchStep(
-                decoder, tokensMax: maxTokens - stats.outputTokens, clock: clock, stats: &stats)
+                decoder, tokensMax: maxTokens - stats.outputTokens, clock: dispatchClock,
+                stats: &stats)
             for token in step.produced where running {
                 if stats.outputTokens == 0 {
                     stats.timeToFirstToken = clock.now - start
@@ -74,17 +76,17 @@ extension Generator {
         return stats
     }
 
-    /// Asks the decoder for rows, dispatches them, times the dispatch and
-    /// hands the logits back; records the step in `stats`.
+    /// Asks the decoder for rows, dispatches them, times the dispatch with
+    /// the device's clock and hands the logits back; records the step.
     private func dispatchStep(
-        _ decoder: SpeculativeDecoder, tokensMax: Int, clock: ContinuousClock,
+        _ decoder: SpeculativeDecoder, tokensMax: Int, clock: DispatchClock,
         stats: inout GenerationStats
     ) throws -> SpeculationStep {
         let carriesPrompt = decoder.unfedCount > 0
         let rows = try decoder.rows(tokensMax: tokensMax)
-        let start = clock.now
+        let start = clock.now()
         let logits = try device.dispatch(rows)
-        let elapsed = clock.now - start
+        let elapsed = clock.now() - start
         stats.dispatches += 1
         if !carriesPrompt {
             decoder.governor.costModel.observe(rows: rows.count, elapsed: elapsed)

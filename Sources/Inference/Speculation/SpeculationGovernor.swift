@@ -4,10 +4,11 @@ import Synchronization
 
 /// Decides how far one persona drafts, and whether it drafts at all.
 ///
-/// The draft length follows recent acceptance: with a per-token acceptance
-/// `α`, `k` drafts yield `(1 - α^(k+1)) / (1 - α)` tokens per dispatch, and
-/// the governor picks the `k` that yields the most tokens per unit of
-/// device time (verification rows and drafting both priced). Every
+/// The draft length follows recent acceptance, per drafter (prompt lookup,
+/// memory and a draft model earn different trust): with a per-token
+/// acceptance `α`, `k` drafts yield `(1 - α^(k+1)) / (1 - α)` tokens per
+/// dispatch, and the governor picks the `k` that yields the most tokens per
+/// unit of device time (verification rows and drafting both priced). Every
 /// `windowSteps` drafting dispatches it compares the device time spent
 /// with what plain decoding would have cost for the same tokens; when
 /// speculation cost more, it switches off for `pauseDispatches` dispatches,
@@ -22,22 +23,25 @@ public final class SpeculationGovernor: Sendable {
         /// Draft length before anything is known, and its bounds.
         public var lengthInitial = 4
         public var lengthMin = 1
-        public var lengthMax = 8
+        public var lengthMax = Limits.Speculation.draftLengthMax
         /// Drafting dispatches per judgement of the cost.
         public var windowSteps = 16
         /// Dispatches without drafting after a failed judgement, first and at most.
         public var pauseDispatches = 64
         public var pauseDispatchesMax = 1024
-        /// How much each step's acceptance counts against the past: the
-        /// estimate forgets with weight `1 - acceptanceWeight` per step.
-        public var acceptanceWeight = 0.2
+        /// How fast the acceptance estimate forgets: the counts of the past
+        /// are multiplied by `1 - acceptanceForgetting` at each step, so the
+        /// estimate spans about the last `1 / acceptanceForgetting` steps.
+        public var acceptanceForgetting = 0.2
 
         public init() {}
     }
 
     /// What the governor says for the next dispatch.
     public struct Decision: Sendable, Equatable {
-        /// Draft tokens to propose; 0 while paused.
+        /// Draft tokens to ask the drafter for (the most any of its sources
+        /// has earned); 0 while paused. Trim what it proposes with
+        /// `length(for:)` of the source that proposed.
         public var length: Int
         /// Speculation is switched off for this dispatch.
         public var isPaused: Bool
@@ -50,8 +54,9 @@ public final class SpeculationGovernor: Sendable {
         public var pauseRemaining: Int
         /// Times speculation was switched off.
         public var pauses: Int
-        /// The per-token acceptance estimate behind the draft length.
-        public var acceptanceEstimate: Double
+        /// The per-token acceptance estimate behind the draft length, by
+        /// drafter ("ngram", "memory", "draft").
+        public var acceptanceEstimates: [String: Double]
         /// Device time saved against plain decoding, all judged steps
         /// together; negative when speculation cost time.
         public var savedTime: Duration
@@ -60,13 +65,21 @@ public final class SpeculationGovernor: Sendable {
     public let policy: Policy
     public let costModel: DispatchCostModel
 
-    private struct State {
-        /// Exponentially weighted accepted drafts and trials (accepted
-        /// plus the rejection that ended a draft early): their ratio is α.
-        var acceptedWeighted = 3.0
-        var trialsWeighted = 5.0
-        /// Seconds of drafting per drafted token, weighted the same way.
+    /// What the governor knows of one drafter.
+    private struct Source {
+        /// Decaying counts of accepted drafts and of trials (accepted plus
+        /// the rejection that ended a draft early): their ratio is α. The
+        /// prior is 3 in 5.
+        var accepted = 3.0
+        var trials = 5.0
+        /// Seconds of drafting per drafted token, moving average.
         var draftSecondsPerToken = 0.0
+
+        var alpha: Double { min(max(accepted / max(trials, 1e-9), 0.01), 0.99) }
+    }
+
+    private struct State {
+        var sources: [String: Source] = [:]
         /// The window being judged.
         var windowSteps = 0
         var windowSpent = Duration.zero
@@ -92,15 +105,24 @@ public final class SpeculationGovernor: Sendable {
         state = Mutex(State(nextPause: policy.pauseDispatches))
     }
 
-    /// The decision for the next dispatch; a paused governor counts the
-    /// dispatch against its pause.
-    public func decide() -> Decision {
+    /// The decision for the next dispatch of a drafter whose proposals
+    /// come from `sources`; a paused governor counts the dispatch against
+    /// its pause.
+    public func decide(sources: [String]) -> Decision {
         state.withLock { state in
             if state.pauseRemaining > 0 {
                 state.pauseRemaining -= 1
                 return Decision(length: 0, isPaused: true)
             }
-            return Decision(length: bestLength(state), isPaused: false)
+            let lengths = sources.map { bestLength(state.sources[$0] ?? Source()) }
+            return Decision(length: lengths.max() ?? 0, isPaused: false)
+        }
+    }
+
+    /// The draft length `source` has earned: trim its proposal to this.
+    public func length(for source: String) -> Int {
+        state.withLock { state in
+            bestLength(state.sources[source] ?? Source())
         }
     }
 
@@ -111,19 +133,21 @@ public final class SpeculationGovernor: Sendable {
     /// speculation off.
     @discardableResult
     public func record(
-        drafted: Int, accepted: Int, produced: Int, verifyTime: Duration?, draftTime: Duration
+        source: String, drafted: Int, accepted: Int, produced: Int, verifyTime: Duration?,
+        draftTime: Duration
     ) -> Bool {
         guard drafted > 0 else { return false }
         precondition(accepted <= drafted && produced == accepted + 1, "step counts")
         let plainCost = costModel.cost(rows: 1)
         return state.withLock { state in
             // Acceptance: accepted tokens over the trials that produced them.
-            let w = policy.acceptanceWeight
-            let trials = Double(accepted < drafted ? accepted + 1 : drafted)
-            state.acceptedWeighted = (1 - w) * state.acceptedWeighted + w * Double(accepted)
-            state.trialsWeighted = (1 - w) * state.trialsWeighted + w * trials
+            let keep = 1 - policy.acceptanceForgetting
+            var known = state.sources[source] ?? Source()
+            known.accepted = keep * known.accepted + Double(accepted)
+            known.trials = keep * known.trials + Double(accepted < drafted ? accepted + 1 : drafted)
             let perToken = draftTime.seconds / Double(drafted)
-            state.draftSecondsPerToken += w * (perToken - state.draftSecondsPerToken)
+            known.draftSecondsPerToken += (1 - keep) * (perToken - known.draftSecondsPerToken)
+            state.sources[source] = known
 
             // The window: device time spent against plain decoding's.
             guard let verifyTime else { return false }
@@ -161,17 +185,17 @@ public final class SpeculationGovernor: Sendable {
     }
 
     /// The length that yields the most tokens per second of device time.
-    private func bestLength(_ state: State) -> Int {
+    private func bestLength(_ source: Source) -> Int {
         guard costModel.cost(rows: 1) != nil else {
             return min(max(policy.lengthInitial, policy.lengthMin), policy.lengthMax)
         }
-        let alpha = min(max(state.acceptedWeighted / max(state.trialsWeighted, 1e-9), 0.01), 0.99)
+        let alpha = source.alpha
         var best = policy.lengthMin
         var bestRate = -1.0
         for length in policy.lengthMin...policy.lengthMax {
             let tokens = (1 - pow(alpha, Double(length + 1))) / (1 - alpha)
             let verify = costModel.cost(rows: length + 1)?.seconds ?? 0
-            let seconds = verify + Double(length) * state.draftSecondsPerToken
+            let seconds = verify + Double(length) * source.draftSecondsPerToken
             let rate = seconds > 0 ? tokens / seconds : tokens
             if rate > bestRate {
                 (best, bestRate) = (length, rate)
@@ -184,8 +208,7 @@ public final class SpeculationGovernor: Sendable {
         state.withLock { state in
             Snapshot(
                 isPaused: state.pauseRemaining > 0, pauseRemaining: state.pauseRemaining,
-                pauses: state.pauses,
-                acceptanceEstimate: state.acceptedWeighted / max(state.trialsWeighted, 1e-9),
+                pauses: state.pauses, acceptanceEstimates: state.sources.mapValues(\.alpha),
                 savedTime: state.savedTime)
         }
     }

@@ -57,14 +57,15 @@ public final class SpeculativeDecoder {
     /// What the last `rows` call put in the batch, until `consume`: prompt
     /// ids fed ahead of the pending token, and the draft after it.
     private var inFlight: (unfed: Int, draft: Draft, paused: Bool, draftTime: Duration)?
-    private let clock = ContinuousClock()
+    /// Times the drafter: the same clock the caller times dispatches with.
+    private let clock: DispatchClock
 
     /// Continues `history` on `sequence`, whose cache must hold a prefix of
     /// `history` short of its last id; the ids between (the rest of a
     /// prompt) ride in the first step's rows, ahead of the pending one.
     public init(
         sequence: TokenSequence, history: [Int], sampler: Sampler, drafter: Drafter?,
-        governor: SpeculationGovernor
+        governor: SpeculationGovernor, clock: DispatchClock = .wall
     ) {
         precondition(!history.isEmpty, "a decoder needs a pending token")
         precondition(
@@ -75,6 +76,7 @@ public final class SpeculativeDecoder {
         self.sampler = sampler
         self.drafter = drafter
         self.governor = governor
+        self.clock = clock
         let seed = sampler.settings.seed.map { $0 ^ Self.ruleSeedSalt }
         rule = AcceptanceRule(seed: seed ?? .random(in: .min ... .max))
     }
@@ -104,7 +106,7 @@ public final class SpeculativeDecoder {
 
         // How many drafts fit: the governor, the caller's token and row
         // budgets, the cache and the hard bound.
-        let decision = governor.decide()
+        let decision = governor.decide(sources: drafter?.sources ?? [])
         let room = [
             decision.length, tokensMax - 1, rowsMax - unfed - 1, sequence.remaining - unfed - 1,
             Limits.Speculation.draftLengthMax,
@@ -112,9 +114,10 @@ public final class SpeculativeDecoder {
         var draft = Draft.none(drafter?.name ?? "off")
         var draftTime = Duration.zero
         if room > 0, let drafter {
-            let start = clock.now
-            draft = try drafter.propose(after: history, countMax: room).prefix(room)
-            draftTime = clock.now - start
+            let start = clock.now()
+            draft = try drafter.propose(after: history, countMax: room)
+            draft = draft.prefix(min(room, governor.length(for: draft.source)))
+            draftTime = clock.now() - start
         }
         inFlight = (unfed, draft, decision.isPaused, draftTime)
 
@@ -176,8 +179,8 @@ public final class SpeculativeDecoder {
         let accepted = produced.count - 1
         let time = unfed > 0 ? nil : verifyTime ?? governor.costModel.cost(rows: rows)
         let pausedNow = governor.record(
-            drafted: draft.tokens.count, accepted: accepted, produced: produced.count,
-            verifyTime: time, draftTime: draftTime)
+            source: draft.source, drafted: draft.tokens.count, accepted: accepted,
+            produced: produced.count, verifyTime: time, draftTime: draftTime)
         return SpeculationStep(
             drafted: draft.tokens.count, accepted: accepted, produced: produced,
             source: draft.tokens.isEmpty ? nil : draft.source, wasPaused: paused,
