@@ -58,9 +58,9 @@ struct SpeculationDrafterTests {
         try memory.learn(reply: [40, 41, 42], after: [1, 2, 3])
         let drafter = try #require(try Speculator.drafter(for: .auto, memory: memory))
         let fromMemory = try drafter.propose(after: [9, 1, 2, 3], countMax: 3)
-        #expect(fromMemory.tokens == [40, 41, 42] && fromMemory.source == "memory")
+        #expect(fromMemory.tokens == [40, 41, 42] && fromMemory.source == "memory/3")
         let fromLookup = try drafter.propose(after: [1, 2, 3, 7, 1, 2, 3], countMax: 2)
-        #expect(fromLookup.tokens == [7, 1] && fromLookup.source == "ngram")
+        #expect(fromLookup.tokens == [7, 1] && fromLookup.source == "ngram/3")
     }
 
     @Test("modes that need a part refuse without it")

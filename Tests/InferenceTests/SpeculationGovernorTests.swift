@@ -15,10 +15,12 @@ struct SpeculationGovernorTests {
         return policy
     }
 
-    @Test("length rises with acceptance and falls without it", arguments: [true, false])
+    @Test("length rises with acceptance, and falls to none without it", arguments: [true, false])
     func length(acceptsAll: Bool) {
+        var policy = Self.policy()
+        policy.probeEvery = 1000
         let governor = SpeculationGovernor(
-            costModel: FixedCostModel(base: 1, perRow: 0.1), policy: Self.policy())
+            costModel: FixedCostModel(base: 1, perRow: 0.1), policy: policy)
         for _ in 0..<30 {
             let length = governor.decide(sources: ["s"]).length
             let accepted = acceptsAll ? length : 0
@@ -27,18 +29,34 @@ struct SpeculationGovernorTests {
                 source: "s", drafted: length, accepted: accepted, produced: accepted + 1,
                 verifyTime: .zero, draftTime: .zero)
         }
-        let length = governor.decide(sources: ["s"]).length
-        #expect(length == (acceptsAll ? 6 : 1))
-        #expect(governor.length(for: "s") == length)
-        #expect(governor.length(for: "unseen") > 1, "another source starts from the prior")
+        let decision = governor.decide(sources: ["s", "unseen"])
+        #expect(decision.length(for: "s") == (acceptsAll ? 6 : 0))
+        #expect(decision.length(for: "unseen") > 1, "another source starts from the prior")
+        #expect(decision.length == decision.lengths.values.max())
         #expect(!governor.snapshot().isPaused)
+    }
+
+    @Test("a source predicted not to pay is tried again every probeEvery dispatches")
+    func probes() {
+        var policy = Self.policy()
+        policy.probeEvery = 4
+        let governor = SpeculationGovernor(
+            costModel: FixedCostModel(base: 1, perRow: 0.1), policy: policy)
+        for _ in 0..<20 {
+            governor.record(
+                source: "s", drafted: 1, accepted: 0, produced: 1, verifyTime: .zero,
+                draftTime: .zero)
+        }
+        let lengths = (0..<8).map { _ in governor.decide(sources: ["s"]).length }
+        #expect(lengths == [0, 0, 0, 1, 0, 0, 0, 1])
     }
 
     /// Greedy on the chain 0 → 1 → 0 → …; the drafter is told what to say.
     final class Run {
         let device = MarkovDevice(table: SpeculationSamplingTests.table)
         let drafter = ScriptedDrafter()
-        let costs = FixedCostModel(base: 0, perRow: 1)
+        /// Verification rows look nearly free to the governor's model.
+        let costs = FixedCostModel(base: 1, perRow: 0.05)
         let governor: SpeculationGovernor
         let decoder: SpeculativeDecoder
 
@@ -51,10 +69,10 @@ struct SpeculationGovernorTests {
                 drafter: drafter, governor: governor)
         }
 
-        /// One dispatch, priced by the fake cost model (no verify time given).
-        func step() throws -> SpeculationStep {
+        /// One dispatch that took `seconds` of device time.
+        func step(seconds: Double) throws -> SpeculationStep {
             let rows = try decoder.rows(tokensMax: 100)
-            return decoder.consume(try device.dispatch(rows))
+            return decoder.consume(try device.dispatch(rows), verifyTime: .seconds(seconds))
         }
     }
 
@@ -62,34 +80,34 @@ struct SpeculationGovernorTests {
     func pauseAndResume() throws {
         let run = Run()
 
-        // Always wrong, and every row costs a plain dispatch: the first
-        // window of 4 drafting steps spends more than plain decoding.
-        run.drafter.script = [0: [0, 0, 0], 1: [1, 1, 1]]
-        var steps = try (0..<4).map { _ in try run.step() }
-        #expect(steps.allSatisfy { $0.drafted > 0 && $0.accepted == 0 })
+        // Drafts half right, predicted to pay, but each dispatch takes 3 s
+        // where plain decoding takes 1.05 s a token: the first window of 4
+        // drafting dispatches spends more than plain decoding would have.
+        run.drafter.script = [0: [1, 1, 1, 1], 1: [0, 0, 0, 0]]
+        var steps = try (0..<4).map { _ in try run.step(seconds: 3) }
+        #expect(steps.allSatisfy { $0.drafted > 1 && $0.accepted == 1 })
         #expect(steps.last!.pausedNow)
         #expect(run.governor.snapshot().pauses == 1)
 
         // Paused: 8 dispatches without drafts, each one token.
-        steps = try (0..<8).map { _ in try run.step() }
+        steps = try (0..<8).map { _ in try run.step(seconds: 1) }
         #expect(steps.allSatisfy { $0.wasPaused && $0.drafted == 0 && $0.produced.count == 1 })
         #expect(run.drafter.proposals == 4, "the drafter is not even asked while paused")
 
-        // Back on: still wrong, so another window pauses again, for longer.
-        steps = try (0..<4).map { _ in try run.step() }
+        // Back on: still slow, so another window pauses again, for longer.
+        steps = try (0..<4).map { _ in try run.step(seconds: 3) }
         #expect(steps.allSatisfy { !$0.wasPaused && $0.drafted > 0 })
         #expect(steps.last!.pausedNow)
         #expect(run.governor.snapshot().pauseRemaining == 16)
-        steps = try (0..<16).map { _ in try run.step() }
+        steps = try (0..<16).map { _ in try run.step(seconds: 1) }
         #expect(steps.allSatisfy { $0.wasPaused })
 
-        // Now the drafts are right and verification rows are nearly free:
+        // Now the drafts are right and a dispatch takes what the model says:
         // the next windows pay, and speculation stays on.
         run.drafter.script = [0: [1, 0, 1, 0, 1, 0], 1: [0, 1, 0, 1, 0, 1]]
-        run.costs.base = 1
-        run.costs.perRow = 0.05
-        steps = try (0..<12).map { _ in try run.step() }
+        steps = try (0..<12).map { _ in try run.step(seconds: 1.1) }
         #expect(steps.allSatisfy { !$0.wasPaused && !$0.pausedNow && $0.accepted == $0.drafted })
+        #expect(steps.allSatisfy { $0.drafted > 0 })
         #expect(run.governor.snapshot().pauses == 2)
         #expect(run.governor.snapshot().savedTime > .zero)
     }

@@ -33,9 +33,11 @@ public final class CombinedDrafter: Drafter {
 }
 
 /// Drafts from a persona's memory (see `PersonaMemory`); learns from each
-/// finished reply.
+/// finished reply. The context length that chose the first token names the
+/// source, "memory/3" or "memory/2", as the longer is the surer.
 public final class MemoryDrafter: Drafter {
     public let name = "memory"
+    public let sources = PersonaMemory.orders.map { "memory/\($0)" }
     public let memory: PersonaMemory
 
     public init(memory: PersonaMemory) {
@@ -43,7 +45,8 @@ public final class MemoryDrafter: Drafter {
     }
 
     public func propose(after history: [Int], countMax: Int) -> Draft {
-        Draft(tokens: memory.predict(after: history, countMax: countMax), source: name)
+        let (tokens, order) = memory.predictWithOrder(after: history, countMax: countMax)
+        return Draft(tokens: tokens, source: "memory/\(order)")
     }
 
     public func finish(reply: [Int], after context: [Int]) throws {

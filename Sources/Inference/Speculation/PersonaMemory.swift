@@ -66,15 +66,24 @@ public final class PersonaMemory: Sendable {
     /// Up to `countMax` tokens, each the most frequent successor of the
     /// longest remembered context before it.
     public func predict(after history: [Int], countMax: Int) -> [Int] {
+        predictWithOrder(after: history, countMax: countMax).tokens
+    }
+
+    /// `predict`, and the context length that chose the first token.
+    func predictWithOrder(after history: [Int], countMax: Int) -> (tokens: [Int], order: Int) {
         state.withLock { table in
             var window = Array(history.suffix(Self.orders[0]))
             var tokens: [Int] = []
-            while tokens.count < countMax, let next = table.best(after: window) {
+            var firstOrder = 0
+            while tokens.count < countMax, let (next, order) = table.best(after: window) {
+                if tokens.isEmpty {
+                    firstOrder = order
+                }
                 tokens.append(next)
                 window.append(next)
                 window.removeFirst(max(0, window.count - Self.orders[0]))
             }
-            return tokens
+            return (tokens, firstOrder)
         }
     }
 
@@ -174,13 +183,13 @@ struct NGramTable {
     }
 
     /// The most frequent successor of the longest context of `window` that
-    /// has one; the latest seen wins a tie.
-    func best(after window: [Int]) -> Int? {
+    /// has one, and that context's length; the latest seen wins a tie.
+    func best(after window: [Int]) -> (token: Int, order: Int)? {
         for order in PersonaMemory.orders where window.count >= order {
             let key = Self.key(window[(window.count - order)...])
             let rows = successors[key] ?? []
             if let top = rows.max(by: { ($0.count, $0.round) < ($1.count, $1.round) }) {
-                return top.token
+                return (top.token, order)
             }
         }
         return nil

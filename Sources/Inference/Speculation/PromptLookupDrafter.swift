@@ -6,8 +6,15 @@
 /// Longer n-grams are tried first, since they predict better; a match
 /// found close to the end continues periodically, so a run like `----`
 /// or a repeated line can be drafted past the text seen so far.
+///
+/// How far the match reaches back (up to `matchBuckets.last`) names the
+/// draft's source, "ngram/2" to "ngram/8": a reply that repeats a whole
+/// line earns long drafts while a chance bigram in prose earns none.
 public final class PromptLookupDrafter: Drafter {
     public let name = "ngram"
+    /// Match lengths that start a source bucket: 2, 3, 4-7, 8 and more.
+    static let matchBuckets = [2, 3, 4, 8]
+    public let sources = matchBuckets.map { "ngram/\($0)" }
     /// The longest and shortest n-grams looked up.
     public let orderMax: Int
     public let orderMin: Int
@@ -39,10 +46,26 @@ public final class PromptLookupDrafter: Drafter {
         where history.count > order {
             let key = NGramKey(history[(history.count - order)...])
             guard let end = latestEnd[order][key] else { continue }
+            let match = matchLength(history, end: end)
+            let bucket = Self.matchBuckets.last { $0 <= match } ?? Self.matchBuckets[0]
             return Draft(
-                tokens: continuation(of: history, from: end, count: countMax), source: name)
+                tokens: continuation(of: history, from: end, count: countMax),
+                source: "ngram/\(bucket)")
         }
         return .none(name)
+    }
+
+    /// How many tokens before `end` equal those before the history's end,
+    /// counted up to the last bucket's length.
+    private func matchLength(_ history: [Int], end: Int) -> Int {
+        let limit = Self.matchBuckets[Self.matchBuckets.count - 1]
+        var length = 0
+        while length < limit && length < end
+            && history[end - 1 - length] == history[history.count - 1 - length]
+        {
+            length += 1
+        }
+        return length
     }
 
     /// `count` tokens from `start` on, reading the draft itself once the

@@ -8,7 +8,10 @@ import Synchronization
 /// memory and a draft model earn different trust): with a per-token
 /// acceptance `α`, `k` drafts yield `(1 - α^(k+1)) / (1 - α)` tokens per
 /// dispatch, and the governor picks the `k` that yields the most tokens per
-/// unit of device time (verification rows and drafting both priced). Every
+/// unit of device time (verification rows and drafting both priced), or
+/// none when no length is predicted to beat plain decoding; such a source
+/// is still tried with a short draft every `probeEvery` dispatches, so that
+/// its estimate can recover. Every
 /// `windowSteps` drafting dispatches it compares the device time spent
 /// with what plain decoding would have cost for the same tokens; when
 /// speculation cost more, it switches off for `pauseDispatches` dispatches,
@@ -33,18 +36,26 @@ public final class SpeculationGovernor: Sendable {
         /// are multiplied by `1 - acceptanceForgetting` at each step, so the
         /// estimate spans about the last `1 / acceptanceForgetting` steps.
         public var acceptanceForgetting = 0.2
+        /// Dispatches between two tries of a source predicted not to pay.
+        public var probeEvery = 16
 
         public init() {}
     }
 
     /// What the governor says for the next dispatch.
     public struct Decision: Sendable, Equatable {
-        /// Draft tokens to ask the drafter for (the most any of its sources
-        /// has earned); 0 while paused. Trim what it proposes with
-        /// `length(for:)` of the source that proposed.
+        /// Draft tokens to ask the drafter for: the most any of its sources
+        /// may draft; 0 (do not ask) while paused or when none may.
         public var length: Int
+        /// The tokens each source may draft: trim a proposal to its source's.
+        public var lengths: [String: Int]
         /// Speculation is switched off for this dispatch.
         public var isPaused: Bool
+
+        /// The tokens a proposal from `source` keeps.
+        public func length(for source: String) -> Int {
+            lengths[source] ?? 0
+        }
     }
 
     /// The governor's record, for metrics and reports.
@@ -74,6 +85,8 @@ public final class SpeculationGovernor: Sendable {
         var trials = 5.0
         /// Seconds of drafting per drafted token, moving average.
         var draftSecondsPerToken = 0.0
+        /// Dispatches since it last drafted, while predicted not to pay.
+        var idleDispatches = 0
 
         var alpha: Double { min(max(accepted / max(trials, 1e-9), 0.01), 0.99) }
     }
@@ -112,17 +125,24 @@ public final class SpeculationGovernor: Sendable {
         state.withLock { state in
             if state.pauseRemaining > 0 {
                 state.pauseRemaining -= 1
-                return Decision(length: 0, isPaused: true)
+                return Decision(length: 0, lengths: [:], isPaused: true)
             }
-            let lengths = sources.map { bestLength(state.sources[$0] ?? Source()) }
-            return Decision(length: lengths.max() ?? 0, isPaused: false)
-        }
-    }
-
-    /// The draft length `source` has earned: trim its proposal to this.
-    public func length(for source: String) -> Int {
-        state.withLock { state in
-            bestLength(state.sources[source] ?? Source())
+            var lengths: [String: Int] = [:]
+            for name in sources {
+                var source = state.sources[name] ?? Source()
+                var length = bestLength(source)
+                if length == 0 {
+                    // Not predicted to pay: idle, with a short try now and then.
+                    source.idleDispatches += 1
+                    if source.idleDispatches >= policy.probeEvery {
+                        source.idleDispatches = 0
+                        length = policy.lengthMin
+                    }
+                    state.sources[name] = source
+                }
+                lengths[name] = length
+            }
+            return Decision(length: lengths.values.max() ?? 0, lengths: lengths, isPaused: false)
         }
     }
 
@@ -184,14 +204,15 @@ public final class SpeculationGovernor: Sendable {
         return true
     }
 
-    /// The length that yields the most tokens per second of device time.
+    /// The length that yields the most tokens per second of device time;
+    /// 0 when plain decoding (one token per single-row dispatch) yields more.
     private func bestLength(_ source: Source) -> Int {
-        guard costModel.cost(rows: 1) != nil else {
+        guard let plainCost = costModel.cost(rows: 1) else {
             return min(max(policy.lengthInitial, policy.lengthMin), policy.lengthMax)
         }
         let alpha = source.alpha
-        var best = policy.lengthMin
-        var bestRate = -1.0
+        var best = 0
+        var bestRate = plainCost.seconds > 0 ? 1 / plainCost.seconds : 0
         for length in policy.lengthMin...policy.lengthMax {
             let tokens = (1 - pow(alpha, Double(length + 1))) / (1 - alpha)
             let verify = costModel.cost(rows: length + 1)?.seconds ?? 0

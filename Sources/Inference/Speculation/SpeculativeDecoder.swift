@@ -116,7 +116,7 @@ public final class SpeculativeDecoder {
         if room > 0, let drafter {
             let start = clock.now()
             draft = try drafter.propose(after: history, countMax: room)
-            draft = draft.prefix(min(room, governor.length(for: draft.source)))
+            draft = draft.prefix(min(room, decision.length(for: draft.source)))
             draftTime = clock.now() - start
         }
         inFlight = (unfed, draft, decision.isPaused, draftTime)
