@@ -16,7 +16,7 @@ enum CompleteCommand {
         let tok_s: Double
         let eff_tok_s: Double
         /// Accepted draft tokens over drafted ones, 0 to 1; null when off.
-        let acceptance: Double?
+        let acceptance: Nullable<Double>
         let motes: Double
         let stop: String
         /// The drafter, and its figures (all 0 when off).
@@ -78,7 +78,7 @@ enum CompleteCommand {
                     elapsed_ms: (stats.elapsed.milliseconds * 10).rounded() / 10,
                     tok_s: rounded(stats.dispatchesPerSecond),
                     eff_tok_s: rounded(stats.tokensPerSecond),
-                    acceptance: stats.acceptance.map { ($0 * 1000).rounded() / 1000 },
+                    acceptance: Nullable(stats.acceptance.map { ($0 * 1000).rounded() / 1000 }),
                     motes: Double(price.rawValue) / 1e6, stop: stats.stopReason.rawValue,
                     speculate: mode.rawValue, drafted: stats.draftedTokens,
                     accepted: stats.acceptedTokens,
@@ -162,5 +162,24 @@ enum CompleteCommand {
 
     static func rounded(_ value: Double) -> Double {
         (value * 10).rounded() / 10
+    }
+}
+
+/// An optional that encodes `nil` as JSON `null` rather than leaving the
+/// key out, so that clients always find the field.
+struct Nullable<Value: Encodable>: Encodable {
+    let value: Value?
+
+    init(_ value: Value?) {
+        self.value = value
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let value {
+            try container.encode(value)
+        } else {
+            try container.encodeNil()
+        }
     }
 }
