@@ -83,7 +83,10 @@ extension Generator {
         stats: inout GenerationStats
     ) throws -> SpeculationStep {
         let carriesPrompt = decoder.unfedCount > 0
-        let rows = try decoder.rows(tokensMax: tokensMax)
+        // No more rows than a prefill chunk, as plain decoding would send,
+        // unless the chunk is smaller than one full draft.
+        let rowsMax = max(prefillChunk, 1 + Limits.Speculation.draftLengthMax)
+        let rows = try decoder.rows(tokensMax: tokensMax, rowsMax: rowsMax)
         let start = clock.now()
         let logits = try device.dispatch(rows)
         let elapsed = clock.now() - start
