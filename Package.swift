@@ -37,7 +37,9 @@ let package = Package(
         .target(name: "Support"),
         .target(name: "GGUF", dependencies: ["Support"]),
         .target(name: "Tokenizer", dependencies: ["GGUF", "Support"]),
-        .target(name: "Inference", dependencies: ["GGUF", "Tokenizer", "CPUKernels", "Support"]),
+        .target(
+            name: "Inference",
+            dependencies: ["GGUF", "Tokenizer", "Database", "CPUKernels", "Support"]),
         .target(name: "Personas", dependencies: ["CTOML", "Support"]),
         .target(name: "Database", dependencies: ["CSQLite", "Support"]),
         .target(name: "Ledger", dependencies: ["Database", "CSodium", "Support"]),
@@ -68,7 +70,8 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"]),
         .testTarget(name: "KernelTests", dependencies: ["CPUKernels"]),
         .testTarget(
-            name: "InferenceTests", dependencies: ["Inference", "GGUF", "Tokenizer", "Support"]),
+            name: "InferenceTests",
+            dependencies: ["Inference", "GGUF", "Tokenizer", "Database", "Support"]),
         .testTarget(name: "PersonasTests", dependencies: ["Personas"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Database"]),
         .testTarget(

@@ -50,6 +50,27 @@ public struct GenerationStats: Sendable, Equatable {
     public var timeToFirstToken: Duration = .zero
     public var stopReason: StopReason = .maxTokens
 
+    // Speculation; all zero when it is off (see `SpeculativeDecoder`).
+    /// The drafter in use ("ngram", "memory", "draft", "auto"); nil when off.
+    public var drafter: String?
+    /// Draft tokens verified, and of those accepted.
+    public var draftedTokens = 0
+    public var acceptedTokens = 0
+    /// Dispatches that verified at least one draft token.
+    public var draftingDispatches = 0
+    /// Drafts verified and accepted by position in the draft ([0] is the
+    /// first drafted token of each dispatch).
+    public var draftedByPosition: [Int] = []
+    public var acceptedByPosition: [Int] = []
+    /// Times the governor switched speculation off during the reply, and
+    /// dispatches made while it was off.
+    public var speculationPauses = 0
+    public var pausedDispatches = 0
+    /// Wall time spent drafting, outside the dispatches.
+    public var draftTime: Duration = .zero
+    /// Each decode dispatch: drafted, accepted, produced.
+    public var steps: [SpeculationStep] = []
+
     public init() {}
 
     /// Dispatches per second: what plain decoding gives ("tok/s").
@@ -83,10 +104,14 @@ public struct Generator {
     /// Most prompt positions per prefill dispatch.
     public var prefillChunk: Int
 
-    public init(device: Device, prefillChunk: Int = 512) {
+    /// Drafts and verifies several tokens per dispatch when set.
+    public var speculator: Speculator?
+
+    public init(device: Device, prefillChunk: Int = 512, speculator: Speculator? = nil) {
         precondition(prefillChunk > 0, "prefill chunks hold at least one position")
         self.device = device
         self.prefillChunk = prefillChunk
+        self.speculator = speculator
     }
 
     /// Generates after `prompt` on `sequence`, reusing whatever prefix of the
@@ -100,6 +125,11 @@ public struct Generator {
         stopIDs: Set<Int>, onToken: (Int) -> Bool
     ) throws -> GenerationStats {
         precondition(!prompt.isEmpty, "a generation needs at least one prompt token")
+        if let speculator {
+            return try generate(
+                prompt: prompt, on: sequence, maxTokens: maxTokens, sampler: &sampler,
+                stopIDs: stopIDs, speculator: speculator, onToken: onToken)
+        }
         var stats = GenerationStats()
         stats.promptTokens = prompt.count
         guard prompt.count <= sequence.cache.capacity else {
@@ -145,7 +175,7 @@ public struct Generator {
     }
 
     /// Feeds `tokens` in chunks; returns the logits of the last one.
-    private func prefill(_ tokens: [Int], on sequence: TokenSequence, stats: inout GenerationStats)
+    func prefill(_ tokens: [Int], on sequence: TokenSequence, stats: inout GenerationStats)
         throws -> Logits
     {
         var start = 0
@@ -181,7 +211,7 @@ public struct Generator {
         return logits
     }
 
-    private func commonPrefix(_ a: [Int], _ b: [Int]) -> Int {
+    func commonPrefix(_ a: [Int], _ b: [Int]) -> Int {
         var n = 0
         while n < a.count && n < b.count && a[n] == b[n] {
             n += 1

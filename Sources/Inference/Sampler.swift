@@ -57,17 +57,39 @@ public struct Sampler: Sendable {
 
     /// The next token after `history` (the ids so far, prompt included).
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>, history: [Int]) -> Int {
+        load(logits, history: history)
+        if settings.temperature <= 0 {
+            return argmax()
+        }
+        truncate()
+        return draw()
+    }
+
+    /// The distribution `sample` draws from after `history`: the candidates
+    /// left by the penalty and the truncation, with their probabilities at
+    /// the configured temperature. Greedy settings give a point mass on the
+    /// argmax. Speculative sampling compares drafts against it.
+    public mutating func distribution(_ logits: UnsafeBufferPointer<Float>, history: [Int])
+        -> TokenDistribution
+    {
+        load(logits, history: history)
+        if settings.temperature <= 0 {
+            return .pointMass(argmax())
+        }
+        truncate()
+        softmax(temperature: settings.temperature)
+        return TokenDistribution(
+            ids: candidates.map(\.id), probabilities: candidates.map(\.probability))
+    }
+
+    /// Candidates from the logits, with the repetition penalty applied.
+    private mutating func load(_ logits: UnsafeBufferPointer<Float>, history: [Int]) {
         candidates.removeAll(keepingCapacity: true)
         candidates.reserveCapacity(logits.count)
         for (id, logit) in logits.enumerated() {
             candidates.append(Candidate(id: id, logit: logit))
         }
         applyRepeatPenalty(history: history)
-        if settings.temperature <= 0 {
-            return argmax()
-        }
-        truncate()
-        return draw()
     }
 
     /// Penalises every distinct token among the last `repeatLastN` of history.

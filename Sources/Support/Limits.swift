@@ -259,4 +259,20 @@ extension Limits {
         /// Bytes of the API token file; the token itself is 64 hex digits.
         public static let tokenFileBytesMax = 1_024
     }
+
+    /// Bounds on speculative decoding: rows a sequence adds to a dispatch,
+    /// and what persona memory keeps and reads back from its file.
+    public enum Speculation {
+        /// Draft tokens one sequence puts in one dispatch. Acceptance falls
+        /// geometrically with the position, so drafts past 16 almost never
+        /// pay; it also bounds the rows a scheduler must reserve per sequence.
+        public static let draftLengthMax = 16
+        /// (context, successor) pairs one persona remembers per model:
+        /// about 40 bytes each on disk and 60 in memory, so 64 Ki pairs
+        /// (~4 MiB) hold thousands of replies' recurring phrases.
+        public static let memoryEntriesMax = 65_536
+        /// Bytes of a persona or model name used as a memory key; personas
+        /// allow 32, model names from the store a little more.
+        public static let memoryNameBytesMax = 256
+    }
 }

@@ -17,7 +17,11 @@ enum Command {
                                             talk with a persona (stdin lines when not a terminal)
           complete --model M --prompt TEXT  raw completion [--special] [--max-tokens N]
                    [--temperature T] [--seed S] [--json]
+                   [--speculate off|ngram|draft|auto] [--draft-model M]
           tokenize --model M [--json] TEXT  token ids of TEXT
+          bench-speculate [--model M] [--speculate MODE] [--draft-model M] [--repeats N]
+                   [--max-tokens N] [--clock wall|cpu] [--workload NAME] [--json]
+                                            plain against speculative decoding
           personas list | show NAME | check [FILE...]
           ledger balance [PERSONA]          what each persona can spend
           ledger history [PERSONA]          the latest transfers [--limit N]
@@ -54,6 +58,7 @@ enum Command {
             switch name {
             case "chat": try ChatCommand.run(&arguments)
             case "complete": try CompleteCommand.run(&arguments)
+            case "bench-speculate": try BenchSpeculateCommand.run(&arguments)
             case "tokenize": try TokenizeCommand.run(&arguments)
             case "personas": try PersonasCommand.run(&arguments)
             case "ledger": try LedgerCommand.run(&arguments)

@@ -15,13 +15,24 @@ enum CompleteCommand {
         let elapsed_ms: Double
         let tok_s: Double
         let eff_tok_s: Double
-        let acceptance: Double?
+        /// Accepted draft tokens over drafted ones, 0 to 1; null when off.
+        let acceptance: Nullable<Double>
         let motes: Double
         let stop: String
+        /// The drafter and its figures: off and zeros on this path
+        /// (`SpeculativeComplete` fills them in).
+        var speculate = "off"
+        var drafted = 0
+        var accepted = 0
     }
 
     static func run(_ arguments: inout Arguments) throws {
         let context = try Context(&arguments)
+        let speculate = try arguments.option("--speculate") ?? "off"
+        if speculate != "off" {
+            try SpeculativeComplete.run(&arguments, context: context, mode: speculate)
+            return
+        }
         let catalog = try Context.catalog(&arguments)
         let json = arguments.flag("--json")
         let request = try self.request(&arguments)
@@ -65,10 +76,6 @@ enum CompleteCommand {
             try arguments.number("--max-tokens", in: 1...Limits.Personas.replyTokensMax) ?? 128
         let temperature = try arguments.number("--temperature", in: 0.0...2.0) ?? 0
         let seed = try arguments.number("--seed", in: UInt64.min...UInt64.max)
-        let speculate = try arguments.option("--speculate") ?? "off"
-        guard speculate == "off" else {
-            throw UsageError("asth complete: --speculate \(speculate): not available yet (off)")
-        }
 
         var request = CompletionRequest(
             persona: "", input: .raw(prompt, special: special), maxTokens: maxTokens)
@@ -89,7 +96,7 @@ enum CompleteCommand {
             ids: usage.outputIds ?? [], text: text, tokens: usage.completionTokens,
             prompt_tokens: usage.promptTokens, dispatches: usage.dispatches,
             elapsed_ms: rounded(usage.elapsedMs), tok_s: rounded(usage.dispatchesPerSecond),
-            eff_tok_s: rounded(usage.tokensPerSecond), acceptance: nil,
+            eff_tok_s: rounded(usage.tokensPerSecond), acceptance: Nullable(nil),
             motes: Double(usage.microMotes) / 1e6, stop: usage.stopReason)
     }
 

@@ -1,0 +1,152 @@
+import Database
+import Foundation
+import Support
+import Synchronization
+
+/// Keeps every persona's memory in one SQLite file, so that drafts learned
+/// from past replies survive a restart.
+///
+/// One table with a persona column (and a model column: ids belong to a
+/// vocabulary); every statement names both, so one persona never reads
+/// another's rows. `PersonaMemory` holds the table in memory and writes the
+/// pairs a reply changed when it ends.
+public final class PersonaMemoryStore: Sendable {
+    /// The file's name in the home folder, beside the ledger.
+    public static let fileName = "speculation.sqlite"
+
+    /// How long a write waits for another process's lock.
+    static let busyTimeoutMs: Int32 = 5_000
+
+    /// The database file.
+    public let path: String
+    private let connection: Mutex<SQLiteConnection>
+    private static let log = Log("speculation")
+
+    static let schema = """
+        CREATE TABLE IF NOT EXISTS speculation_memory (
+            persona TEXT NOT NULL,
+            model TEXT NOT NULL,
+            context INTEGER NOT NULL,
+            successor INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            round INTEGER NOT NULL,
+            PRIMARY KEY (persona, model, context, successor)
+        ) WITHOUT ROWID;
+        """
+
+    /// Opens (creating if needed) the store at `path`.
+    public init(path: String) throws {
+        self.path = path
+        let db = try SQLiteConnection(path: path)
+        try db.setBusyTimeout(milliseconds: Self.busyTimeoutMs)
+        _ = try db.first("PRAGMA journal_mode = WAL")
+        try db.execute(Self.schema)
+        connection = Mutex(db)
+    }
+
+    /// Opens `fileName` in `home`, creating the folder if needed.
+    public convenience init(home: Home) throws {
+        try home.create()
+        try self.init(path: home.url.appendingPathComponent(Self.fileName).path)
+    }
+
+    /// The memory of `persona` on `model`, read from the file.
+    ///
+    /// - Throws: `SpeculationError.badMemoryName` for an empty or overlong
+    ///   name; `SQLiteError` when the file cannot be read.
+    public func memory(
+        persona: String, model: String, vocabularySize: Int,
+        entriesMax: Int = Limits.Speculation.memoryEntriesMax
+    ) throws -> PersonaMemory {
+        try Self.check(name: persona, field: "persona")
+        try Self.check(name: model, field: "model")
+        return try PersonaMemory(
+            persona: persona, model: model, vocabularySize: vocabularySize, store: self,
+            entriesMax: entriesMax)
+    }
+
+    /// The most used `limit` rows of one persona and model; rows no table
+    /// could have written (a damaged or edited file) are skipped and logged.
+    func load(persona: String, model: String, limit: Int) throws -> [NGramTable.Row] {
+        let sql = """
+            SELECT context, successor, count, round FROM speculation_memory
+            WHERE persona = ? AND model = ? ORDER BY count DESC, round DESC LIMIT ?
+            """
+        var rows: [NGramTable.Row] = []
+        var skipped = 0
+        try connection.withLock { db in
+            try db.forEach(sql, [.text(persona), .text(model), .integer(Int64(limit))]) { row in
+                guard let context = row.int(0), let successor = row.int(1),
+                    let count = row.int(2), let round = row.int(3),
+                    NGramTable.isValid(context: context), successor >= 0,
+                    successor < 1 << NGramTable.idBits, count > 0, round >= 0
+                else {
+                    skipped += 1
+                    return
+                }
+                rows.append(
+                    NGramTable.Row(
+                        context: context, token: Int(successor), count: count, round: round))
+            }
+        }
+        if skipped > 0 {
+            Self.log.warn(
+                "load: skipped malformed rows",
+                ["file": path, "persona": persona, "model": model, "rows": skipped])
+        }
+        return rows
+    }
+
+    /// Writes `rows` (new or recounted) and deletes `forgetting`, in one
+    /// transaction.
+    func save(persona: String, model: String, rows: [NGramTable.Row], forgetting: [NGramTable.Row])
+        throws
+    {
+        let upsert = """
+            INSERT INTO speculation_memory (persona, model, context, successor, count, round)
+            VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (persona, model, context, successor)
+            DO UPDATE SET count = excluded.count, round = excluded.round
+            """
+        let delete = """
+            DELETE FROM speculation_memory
+            WHERE persona = ? AND model = ? AND context = ? AND successor = ?
+            """
+        try connection.withLock { db in
+            try db.writeTransaction {
+                for row in rows {
+                    try db.query(
+                        upsert,
+                        [
+                            .text(persona), .text(model), .integer(row.context),
+                            .integer(Int64(row.token)), .integer(row.count), .integer(row.round),
+                        ])
+                }
+                for row in forgetting {
+                    try db.query(
+                        delete,
+                        [
+                            .text(persona), .text(model), .integer(row.context),
+                            .integer(Int64(row.token)),
+                        ])
+                }
+            }
+        }
+    }
+
+    /// Rows held for `persona` on every model: for tests and reports.
+    public func rowCount(persona: String) throws -> Int {
+        try connection.withLock { db in
+            let row = try db.first(
+                "SELECT count(*) FROM speculation_memory WHERE persona = ?", [.text(persona)])
+            return Int(row?.int(0) ?? 0)
+        }
+    }
+
+    private static func check(name: String, field: String) throws {
+        let limit = Limits.Speculation.memoryNameBytesMax
+        guard !name.isEmpty, name.utf8.count <= limit else {
+            throw SpeculationError.badMemoryName(field: field, value: name, limit: limit)
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+
+/// `asth complete --speculate` and `asth bench-speculate` through the CLI.
+@Suite("CLI: speculative decoding", .serialized)
+struct SpeculationCLITests {
+    static let modes = ["ngram", "draft", "auto"]
+
+    static func complete(_ cli: CLI, prompt: String, mode: String) throws -> [String: Any] {
+        let result = try cli.run([
+            "complete", "--model", "smollm2-135m-instruct", "--special", "--max-tokens", "48",
+            "--json", "--speculate", mode, "--prompt", prompt,
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        return try result.json()
+    }
+
+    @Test(
+        "greedy ids with each --speculate mode equal --speculate off's",
+        arguments: Reference.shared.greedy.indices)
+    func sameIDs(index: Int) throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        let prompt = Reference.shared.greedy[index].prompt
+        let plain = try Self.complete(cli, prompt: prompt, mode: "off")
+        #expect(plain["acceptance"] is NSNull)
+        for mode in Self.modes {
+            let object = try Self.complete(cli, prompt: prompt, mode: mode)
+            #expect(object["ids"] as? [Int] == plain["ids"] as? [Int], "mode \(mode)")
+            #expect(object["speculate"] as? String == mode)
+            #expect((object["eff_tok_s"] as? Double ?? 0) > 0)
+            #expect(
+                (object["dispatches"] as? Int ?? .max) <= (plain["dispatches"] as? Int ?? 0))
+            let drafted = object["drafted"] as? Int ?? 0
+            if drafted > 0 {
+                let acceptance = try #require(object["acceptance"] as? Double)
+                #expect(acceptance >= 0 && acceptance <= 1)
+            }
+            if mode == "draft" {
+                // No --draft-model: the model drafts for itself, always right.
+                #expect(object["acceptance"] as? Double == 1)
+            }
+        }
+    }
+
+    @Test("modes complete cannot run are usage errors", arguments: ["memory", "fast"])
+    func refusedModes(mode: String) throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        let result = try cli.run([
+            "complete", "--model", "smollm2-135m-instruct", "--prompt", "Hi", "--speculate", mode,
+        ])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("--speculate \(mode)"))
+    }
+
+    @Test("bench-speculate reports both workloads' ratios")
+    func bench() throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        let result = try cli.run([
+            "bench-speculate", "--max-tokens", "8", "--repeats", "1", "--speculate", "ngram",
+            "--json",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try result.json()
+        let summaries = try #require(object["summaries"] as? [[String: Any]])
+        #expect(summaries.compactMap { $0["kind"] as? String } == ["structured", "prose"])
+        #expect(summaries.allSatisfy { ($0["ratio"] as? Double ?? 0) > 0 })
+        let workloads = try #require(object["workloads"] as? [[String: Any]])
+        #expect(workloads.allSatisfy { $0["identical"] as? Bool == true })
+    }
+}
