@@ -155,19 +155,22 @@ extension CPUDevice {
     /// positions up to the row's own, into `workspace.attended`.
     ///
     /// llama.cpp orders the products one way for a lone token and another for
-    /// several (Kernels/CPU/NUMERICS.md). The choice counts the rows of each
-    /// sequence, not of the dispatch, so a sequence's numbers do not depend on
-    /// what else shares the dispatch.
+    /// several (Kernels/CPU/NUMERICS.md). The choice counts the prompt rows of
+    /// each sequence, not the rows of the dispatch, so a sequence's numbers do
+    /// not depend on what else shares the dispatch; rows that feed back a
+    /// generated token (`decodes`) always take the one-token order.
     private func attendHeads(layer: Int, rows: [BatchRow]) {
         let w = workspace
         let c = config
         let (e, kvd, hd) = (c.embeddingLength, c.kvDimension, c.headDimension)
         let scale = 1 / Float(hd).squareRoot()
         let group = c.headCount / c.kvHeadCount
-        let rowsPerCache = Dictionary(grouping: rows) { ObjectIdentifier($0.cache) }
-            .mapValues(\.count)
+        let rowsPerCache = Dictionary(grouping: rows.filter { !$0.decodes }) {
+            ObjectIdentifier($0.cache)
+        }.mapValues(\.count)
         for (i, row) in rows.enumerated() {
-            let batched = rowsPerCache[ObjectIdentifier(row.cache), default: 1] >= 2
+            let prefillRows = rowsPerCache[ObjectIdentifier(row.cache), default: 0]
+            let batched = !row.decodes && prefillRows >= 2
             let attend = batched ? asth_attention_head_batched : asth_attention_head
             let keys = row.cache.keyRow(layer: layer, position: 0)
             let values = row.cache.valueRow(layer: layer, position: 0)

@@ -8,12 +8,20 @@ public struct BatchRow {
     public var token: Int
     /// Whether the caller wants the logits of this row.
     public var wantsLogits: Bool
+    /// A generated token fed back (a decode step, or a draft being verified):
+    /// attended in the order llama.cpp uses for one token, however many rows
+    /// of its sequence share the dispatch, so that verifying drafts together
+    /// changes no greedy token (Kernels/CPU/NUMERICS.md).
+    public var decodes: Bool
 
-    public init(cache: KVCache, position: Int, token: Int, wantsLogits: Bool) {
+    public init(
+        cache: KVCache, position: Int, token: Int, wantsLogits: Bool, decodes: Bool = false
+    ) {
         self.cache = cache
         self.position = position
         self.token = token
         self.wantsLogits = wantsLogits
+        self.decodes = decodes
     }
 }
 

@@ -124,10 +124,13 @@ public final class SpeculativeDecoder {
         // The unfed prompt, the pending token, then the drafts after it.
         let base = sequence.ids.count
         let tokens = history[base...] + draft.tokens
+        // The pending token is generated (decoded alone in plain decoding)
+        // unless it is the prompt's last, which plain decoding prefills with
+        // the rest of the prompt; drafts are always generated tokens.
         return tokens.enumerated().map { offset, token in
             BatchRow(
                 cache: sequence.cache, position: base + offset, token: token,
-                wantsLogits: offset >= unfed)
+                wantsLogits: offset >= unfed, decodes: offset > unfed || unfed == 0)
         }
     }
 
