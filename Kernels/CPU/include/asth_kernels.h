@@ -189,15 +189,40 @@ asth_pool *asth_pool_create(int n_threads);
 void asth_pool_destroy(asth_pool *pool);
 int asth_pool_size(const asth_pool *pool);
 
-/* Runs task on every thread, the caller's included, and returns when all
- * have finished. Workers spin briefly between runs, then sleep. Not
- * reentrant: one run at a time per pool. */
+/* Runs task once for every index in [0, thread_count), on whichever
+ * threads are free (the caller's included; a thread may run several
+ * indices one after another), and returns when all have finished. Workers
+ * spin briefly between runs, then sleep. Not reentrant: one run at a time
+ * per pool. */
 void asth_pool_run(asth_pool *pool, asth_task task, void *context);
 
 /* asth_matmul over all rows [0, n_out), split by rows across the pool. */
 void asth_pool_matmul(asth_pool *pool, asth_type type, const void *w, int64_t n_in,
                       int64_t n_out, const void *x, int64_t x_stride_bytes, int64_t n_batch,
                       float *out, int64_t out_stride);
+
+/* One matmul of a pool run: asth_pool_matmul's arguments. */
+typedef struct {
+    asth_type type;
+    const void *w;
+    int64_t n_in;
+    int64_t n_out;
+    const void *x;
+    int64_t x_stride_bytes;
+    int64_t n_batch;
+    float *out;
+    int64_t out_stride;
+} asth_matmul_job;
+
+/* Independent matmuls (say Q, K and V of one input) in one pool run, their
+ * rows split across the pool together: one wait instead of n_jobs. */
+void asth_pool_matmuls(asth_pool *pool, const asth_matmul_job *jobs, int n_jobs);
+
+/* gate and up (equal n_out, n_batch and out_stride), then for each batch
+ * row b: out[b·out_stride + i] = silu(gate)·up (asth_silu_mul's numbers),
+ * in one pool run. out may alias gate's or up's output. */
+void asth_pool_swiglu(asth_pool *pool, const asth_matmul_job *gate, const asth_matmul_job *up,
+                      float *out);
 
 /* ---- Per-variant entry points -------------------------------------------- */
 
