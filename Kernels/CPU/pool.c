@@ -334,3 +334,42 @@ void asth_pool_matmul(asth_pool *pool, asth_type type, const void *w, int64_t n_
     };
     run_matmuls(pool, &job, 1, NULL);
 }
+
+/* ---- Attention ---------------------------------------------------------- */
+
+struct attention_run {
+    const asth_attention_row *rows;
+    int64_t n_heads;
+    int64_t n_kv_heads;
+    int64_t head_dim;
+    int64_t kv_stride;
+    float scale;
+    float *scratch;
+    int64_t scratch_per_thread;
+};
+
+/* Chunk c: the query heads of KV head c % n_kv_heads of row c / n_kv_heads. */
+static void attention_chunk(void *context, int64_t chunk, int thread_index) {
+    const struct attention_run *run = context;
+    const asth_attention_row *row = &run->rows[chunk / run->n_kv_heads];
+    int64_t kv_head = chunk % run->n_kv_heads;
+    int64_t group = run->n_heads / run->n_kv_heads;
+    int64_t q_offset = kv_head * group * run->head_dim;
+    int64_t kv_offset = kv_head * run->head_dim;
+    asth_attention_group(row->q + q_offset, group, row->k + kv_offset, row->v + kv_offset,
+                         run->kv_stride, row->n_pos, run->head_dim, run->scale, row->batched,
+                         run->scratch + thread_index * run->scratch_per_thread,
+                         row->out + q_offset);
+}
+
+void asth_pool_attention(asth_pool *pool, const asth_attention_row *rows, int64_t n_rows,
+                         int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                         int64_t kv_stride, float scale, float *scratch,
+                         int64_t scratch_per_thread) {
+    struct attention_run run = {
+        .rows = rows, .n_heads = n_heads, .n_kv_heads = n_kv_heads, .head_dim = head_dim,
+        .kv_stride = kv_stride, .scale = scale, .scratch = scratch,
+        .scratch_per_thread = scratch_per_thread,
+    };
+    run_chunks(pool, attention_chunk, &run, n_rows * n_kv_heads);
+}

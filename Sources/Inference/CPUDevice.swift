@@ -16,6 +16,10 @@ public final class CPUDevice: Device, @unchecked Sendable {
 
     private let pool: OpaquePointer
     private let workspace: Workspace
+    /// Attention scores of one KV head's query heads, per pool thread:
+    /// [threadCount][group × contextLength].
+    private let attentionScratch: UnsafeMutablePointer<Float>
+    private let attentionScratchPerThread: Int
     private let log = Log("cpu")
 
     /// - Parameters:
@@ -30,6 +34,9 @@ public final class CPUDevice: Device, @unchecked Sendable {
         self.rowsMax = rowsMax
         self.pool = asth_pool_create(Int32(threadCount))
         self.workspace = Workspace(config: config, rowsMax: rowsMax)
+        self.attentionScratchPerThread =
+            config.headCount / config.kvHeadCount * config.contextLength
+        self.attentionScratch = .allocate(capacity: threadCount * attentionScratchPerThread)
         log.info(
             "ready",
             [
@@ -40,6 +47,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
 
     deinit {
         asth_pool_destroy(pool)
+        attentionScratch.deallocate()
     }
 
     public var detail: String {
@@ -172,26 +180,44 @@ extension CPUDevice {
 
     /// Attention of every query head of every row over its KV head's cached
     /// positions up to the row's own, into `workspace.attended`, each row in
-    /// the order `batched` gives it.
+    /// the order `batched` gives it. Enough work goes to the pool, one KV
+    /// head's group of query heads at a time; a little runs here, where a
+    /// pool run would cost more than it saves. Both give the same numbers.
     private func attendHeads(layer: Int, rows: [BatchRow], batched: [Bool]) {
         let w = workspace
         let c = config
         let (e, kvd, hd) = (c.embeddingLength, c.kvDimension, c.headDimension)
         let scale = 1 / Float(hd).squareRoot()
+        let attentionRows = rows.enumerated().map { i, row in
+            asth_attention_row(
+                q: w.q + i * e, k: row.cache.keyRow(layer: layer, position: 0),
+                v: row.cache.valueRow(layer: layer, position: 0), n_pos: Int64(row.position + 1),
+                batched: batched[i] ? 1 : 0, out: w.attended + i * e)
+        }
+        let work = rows.reduce(0) { $0 + ($1.position + 1) * c.headCount }
+        guard work < Self.pooledAttentionWorkMin || threadCount == 1 else {
+            asth_pool_attention(
+                pool, attentionRows, Int64(rows.count), Int64(c.headCount),
+                Int64(c.kvHeadCount), Int64(hd), Int64(kvd), scale, attentionScratch,
+                Int64(attentionScratchPerThread))
+            return
+        }
         let group = c.headCount / c.kvHeadCount
-        for (i, row) in rows.enumerated() {
-            let attend = batched[i] ? asth_attention_head_batched : asth_attention_head
-            let keys = row.cache.keyRow(layer: layer, position: 0)
-            let values = row.cache.valueRow(layer: layer, position: 0)
-            for h in 0..<c.headCount {
-                let kvOffset = (h / group) * hd
-                attend(
-                    w.q + i * e + h * hd, keys + kvOffset, values + kvOffset,
-                    Int64(kvd), Int64(row.position + 1), Int64(hd), scale, w.scores,
-                    w.attended + i * e + h * hd)
+        for row in attentionRows {
+            for kvHead in 0..<c.kvHeadCount {
+                let (qOffset, kvOffset) = (kvHead * group * hd, kvHead * hd)
+                asth_attention_group(
+                    row.q + qOffset, Int64(group), row.k + kvOffset, row.v + kvOffset,
+                    Int64(kvd), row.n_pos, Int64(hd), scale, row.batched, attentionScratch,
+                    row.out + qOffset)
             }
         }
     }
+
+    /// Head·positions of attention in one dispatch below which it runs on
+    /// the dispatching thread: a pool run costs a few microseconds, about
+    /// what this much attention takes.
+    static let pooledAttentionWorkMin = 2048
 
     /// PreScale2 › Gate+SiLU+Up › EltMul › Down › FFN ResAdd.
     private func feedForward(weights lw: LlamaLayerWeights, rowCount n: Int) {
