@@ -65,3 +65,13 @@ void asth_scalar_attention_head_batched(const float *q, const asth_f16 *k,
                                         float *out) {
     attend(q, k, v, kv_stride, n_pos, head_dim, scale, 1, scratch, out);
 }
+
+void asth_scalar_attention_group(const float *q, int64_t n_group, const asth_f16 *k,
+                                 const asth_f16 *v, int64_t kv_stride, int64_t n_pos,
+                                 int64_t head_dim, float scale, int batched, float *scratch,
+                                 float *out) {
+    for (int64_t h = 0; h < n_group; h++) {
+        attend(q + h * head_dim, k, v, kv_stride, n_pos, head_dim, scale, batched, scratch,
+               out + h * head_dim);
+    }
+}

@@ -24,6 +24,7 @@ static const asth_kernel_table scalar_table = {
     .attention_head = asth_scalar_attention_head,
     .f32_to_f16_row = asth_scalar_f32_to_f16_row,
     .attention_head_batched = asth_scalar_attention_head_batched,
+    .attention_group = asth_scalar_attention_group,
 };
 
 #if defined(__x86_64__)
@@ -44,10 +45,12 @@ static const asth_kernel_table avx2_table = {
     .attention_head = asth_avx2_attention_head,
     .f32_to_f16_row = asth_avx2_f32_to_f16_row,
     .attention_head_batched = asth_avx2_attention_head_batched,
+    .attention_group = asth_avx2_attention_group,
 };
 
-/* AVX-512 changes the matmul only (VNNI integer sums, wider float tiles);
- * the other ops are memory-bound at these widths and keep their AVX2 form. */
+/* AVX-512 changes the matmul (VNNI integer sums, wider float tiles) and
+ * attention (32 registers hold wider passes); the other ops are
+ * memory-bound at these widths and keep their AVX2 form. */
 static const asth_kernel_table avx512_table = {
     .variant = ASTH_VARIANT_AVX512,
     .quantize_row_q8a = asth_avx2_quantize_row_q8a,
@@ -57,9 +60,10 @@ static const asth_kernel_table avx512_table = {
     .silu_mul = asth_avx2_silu_mul,
     .softmax = asth_avx2_softmax,
     .rope_norm = asth_scalar_rope_norm,
-    .attention_head = asth_avx2_attention_head,
+    .attention_head = asth_avx512_attention_head,
     .f32_to_f16_row = asth_avx2_f32_to_f16_row,
-    .attention_head_batched = asth_avx2_attention_head_batched,
+    .attention_head_batched = asth_avx512_attention_head_batched,
+    .attention_group = asth_avx512_attention_group,
 };
 
 static bool has_avx2(void) {
@@ -183,6 +187,16 @@ void asth_attention_head_batched(const float *q, const asth_f16 *k, const asth_f
     const asth_kernel_table *table = current_table();
     if (table->attention_head_batched == NULL) table = &scalar_table;
     table->attention_head_batched(q, k, v, kv_stride, n_pos, head_dim, scale, scratch, out);
+}
+
+void asth_attention_group(const float *q, int64_t n_group, const asth_f16 *k,
+                          const asth_f16 *v, int64_t kv_stride, int64_t n_pos,
+                          int64_t head_dim, float scale, int batched, float *scratch,
+                          float *out) {
+    const asth_kernel_table *table = current_table();
+    if (table->attention_group == NULL) table = &scalar_table;
+    table->attention_group(q, n_group, k, v, kv_stride, n_pos, head_dim, scale, batched,
+                           scratch, out);
 }
 
 void asth_f32_to_f16_row(const float *x, asth_f16 *y, int64_t n) {

@@ -175,6 +175,10 @@ void asth_scalar_attention_head_batched(const float *q, const asth_f16 *k,
                                         const asth_f16 *v, int64_t kv_stride, int64_t n_pos,
                                         int64_t head_dim, float scale, float *scratch,
                                         float *out);
+void asth_scalar_attention_group(const float *q, int64_t n_group, const asth_f16 *k,
+                                 const asth_f16 *v, int64_t kv_stride, int64_t n_pos,
+                                 int64_t head_dim, float scale, int batched, float *scratch,
+                                 float *out);
 void asth_scalar_f32_to_f16_row(const float *x, asth_f16 *y, int64_t n);
 
 /* ---- x86 variants (x86-64 only) ----------------------------------------- */
@@ -195,6 +199,10 @@ void asth_avx2_attention_head(const float *q, const asth_f16 *k, const asth_f16 
 void asth_avx2_attention_head_batched(const float *q, const asth_f16 *k, const asth_f16 *v,
                                       int64_t kv_stride, int64_t n_pos, int64_t head_dim,
                                       float scale, float *scratch, float *out);
+void asth_avx2_attention_group(const float *q, int64_t n_group, const asth_f16 *k,
+                               const asth_f16 *v, int64_t kv_stride, int64_t n_pos,
+                               int64_t head_dim, float scale, int batched, float *scratch,
+                               float *out);
 void asth_avx2_f32_to_f16_row(const float *x, asth_f16 *y, int64_t n);
 
 /* Softmax pieces the attention kernels share (ops_avx2.c): the largest of
@@ -207,6 +215,16 @@ void asth_avx2_scale(float *x, int64_t n, float scale);
 void asth_avx512_matmul(asth_type type, const void *w, int64_t n_in, int64_t row_begin,
                         int64_t row_end, const void *x, int64_t x_stride_bytes,
                         int64_t n_batch, float *out, int64_t out_stride);
+void asth_avx512_attention_head(const float *q, const asth_f16 *k, const asth_f16 *v,
+                                int64_t kv_stride, int64_t n_pos, int64_t head_dim,
+                                float scale, float *scratch, float *out);
+void asth_avx512_attention_head_batched(const float *q, const asth_f16 *k, const asth_f16 *v,
+                                        int64_t kv_stride, int64_t n_pos, int64_t head_dim,
+                                        float scale, float *scratch, float *out);
+void asth_avx512_attention_group(const float *q, int64_t n_group, const asth_f16 *k,
+                                 const asth_f16 *v, int64_t kv_stride, int64_t n_pos,
+                                 int64_t head_dim, float scale, int batched, float *scratch,
+                                 float *out);
 void asth_avx512_matmul_float(asth_type type, const void *w, int64_t n_in, int64_t row_begin,
                               int64_t row_end, const void *x, int64_t x_stride_bytes,
                               int64_t n_batch, float *out, int64_t out_stride);

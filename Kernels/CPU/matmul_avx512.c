@@ -19,7 +19,7 @@
 
 #define QT_ROWS 4
 #define QT_COLS 3
-#define QT_ROWS_FEW(n) ((n) == 1 ? 8 : 4)
+#define QT_ROWS_FEW(n) ((n) == 1 ? 4 : 4)
 #define QT_ROWS_MAX 8
 #define QT_COLS_MAX 3
 

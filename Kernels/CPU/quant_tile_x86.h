@@ -27,6 +27,10 @@
 #define QT_Q4_0_OFFSET 8
 #define QT_Q8_0_OFFSET 128
 
+/* Tiles of up to this many batch rows prefetch the next tile's weights;
+ * wider tiles reuse their weights enough to hide the misses. */
+#define QT_PREFETCH_COLS_MAX 3
+
 /* Batch rows one pass over a weight row tile takes before the next tile:
  * bounds the activations a pass reads, so they stay in L2. */
 #define QT_COLS_PER_PASS 64
@@ -64,9 +68,14 @@ ASTH_INLINE QT_TARGET qt_x qt_load_x(asth_type type, const asth_block_q8a *block
     x.ds = _mm_castpd_ps(_mm_load_sd((const double *)(const void *)&block->d));
     x.offset = _mm256_setzero_si256();
 #if QT_VNNI
+    /* Q4_0's high lanes carry 16 times their value (qt_load_w), so their
+     * offset does too. */
     if (type == ASTH_TYPE_Q4_0 || type == ASTH_TYPE_Q8_0) {
-        int offset = type == ASTH_TYPE_Q4_0 ? QT_Q4_0_OFFSET : QT_Q8_0_OFFSET;
-        __m256i sums = _mm256_dpbusd_epi32(x.offset, _mm256_set1_epi8((char)offset), x.q);
+        __m256i offsets = type == ASTH_TYPE_Q8_0
+                              ? _mm256_set1_epi8((char)QT_Q8_0_OFFSET)
+                              : _mm256_setr_m128i(_mm_set1_epi8(QT_Q4_0_OFFSET),
+                                                  _mm_set1_epi8((char)(16 * QT_Q4_0_OFFSET)));
+        __m256i sums = _mm256_dpbusd_epi32(x.offset, offsets, x.q);
         x.offset = _mm256_sub_epi32(x.offset, sums);
     }
 #else
@@ -86,11 +95,21 @@ ASTH_INLINE QT_TARGET __m256i qt_unpack_nibbles(const uint8_t *qs) {
     return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
 }
 
+/*
+ * Under VNNI a 4-bit block is not unpacked: both halves of the vector get
+ * the 16 bytes, the low half keeps q & 0x0F (elements 0..15), the high half
+ * q & 0xF0, 16 times elements 16..31. Lanes 4..7 then carry 16 times their
+ * value through the whole row: a power of two, and every nonzero value is a
+ * multiple of 2^-71 (d_w and d_x are fp16 values), far from the subnormals,
+ * so each FMA rounds 16·v exactly where it would round v. qt_tile divides
+ * it out before the tree.
+ */
+#define QT_HIGH_LANES_SCALED (QT_VNNI)
+
 ASTH_INLINE QT_TARGET qt_w qt_load_w(asth_type type, const char *block) {
     qt_w w;
-    int32_t head = asth_load_i32(block);
-    if (type != ASTH_TYPE_Q4_1) head &= 0xffff;
-    w.dm = _mm_cvtph_ps(_mm_cvtsi32_si128(head));
+    /* [d_w, m_w, ...]: the lanes past m_w (Q4_1) or d_w are never used. */
+    w.dm = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)block));
     w.qs = _mm256_setzero_si256();
     if (type == ASTH_TYPE_Q8_0) {
         __m256i q = _mm256_loadu_si256((const __m256i *)(block + 2));
@@ -101,8 +120,14 @@ ASTH_INLINE QT_TARGET qt_w qt_load_w(asth_type type, const char *block) {
         w.qs = q;
 #endif
     } else {
-        size_t header = type == ASTH_TYPE_Q4_1 ? 4 : 2;
-        w.q = qt_unpack_nibbles((const uint8_t *)block + header);
+        const uint8_t *qs = (const uint8_t *)block + (type == ASTH_TYPE_Q4_1 ? 4 : 2);
+#if QT_HIGH_LANES_SCALED
+        __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+        w.q = _mm256_and_si256(both, _mm256_setr_m128i(_mm_set1_epi8(0x0f),
+                                                       _mm_set1_epi8((char)0xf0)));
+#else
+        w.q = qt_unpack_nibbles(qs);
+#endif
     }
     return w;
 }
@@ -140,7 +165,18 @@ ASTH_INLINE QT_TARGET void qt_tile(const qt_call *m, asth_type type, int64_t row
         x_rows[c] = (const asth_block_q8a *)(m->x + (col0 + c) * m->x_stride_bytes);
     }
 
+    /* The next tile's rows, one share per block: a tile reads its rows as
+     * n_rows interleaved streams, more than the hardware prefetcher keeps up
+     * with from memory; this keeps one tile of weights in flight. */
+    const char *next = m->w + (row0 + n_rows) * m->row_bytes;
+    size_t share = (size_t)n_rows * m->block_bytes;
+
     for (int64_t b = 0; b < m->n_blocks; b++) {
+        if (n_cols <= QT_PREFETCH_COLS_MAX) {
+            for (size_t offset = 0; offset < share; offset += 64) {
+                __builtin_prefetch(next + b * share + offset);
+            }
+        }
         qt_x x[QT_COLS_MAX];
         for (int c = 0; c < n_cols; c++) x[c] = qt_load_x(type, x_rows[c] + b);
         for (int r = 0; r < n_rows; r++) {
@@ -156,10 +192,13 @@ ASTH_INLINE QT_TARGET void qt_tile(const qt_call *m, asth_type type, int64_t row
     }
 
     /* The 8 lanes in their tree, then Q4_1's sum of m_w·s_x (lane 1). */
+    bool scaled = QT_HIGH_LANES_SCALED && type != ASTH_TYPE_Q8_0;
+    const __m256 unscale = _mm256_setr_ps(1, 1, 1, 1, 0.0625f, 0.0625f, 0.0625f, 0.0625f);
     for (int c = 0; c < n_cols; c++) {
         float *out = m->out + (col0 + c) * m->out_stride + row0;
         for (int r = 0; r < n_rows; r++) {
-            float sum = asth_hsum8(acc[r][c]);
+            __m256 lanes = scaled ? _mm256_mul_ps(acc[r][c], unscale) : acc[r][c];
+            float sum = asth_hsum8(lanes);
             if (type == ASTH_TYPE_Q4_1) sum += _mm_cvtss_f32(_mm_movehdup_ps(sum_m[r][c]));
             out[r] = sum;
         }

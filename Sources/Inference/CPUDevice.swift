@@ -16,6 +16,10 @@ public final class CPUDevice: Device, @unchecked Sendable {
 
     private let pool: OpaquePointer
     private let workspace: Workspace
+    /// Attention scores of one KV head's query heads, per pool thread:
+    /// [threadCount][group × contextLength].
+    private let attentionScratch: UnsafeMutablePointer<Float>
+    private let attentionScratchPerThread: Int
     private let log = Log("cpu")
 
     /// - Parameters:
@@ -30,6 +34,9 @@ public final class CPUDevice: Device, @unchecked Sendable {
         self.rowsMax = rowsMax
         self.pool = asth_pool_create(Int32(threadCount))
         self.workspace = Workspace(config: config, rowsMax: rowsMax)
+        self.attentionScratchPerThread =
+            config.headCount / config.kvHeadCount * config.contextLength
+        self.attentionScratch = .allocate(capacity: threadCount * attentionScratchPerThread)
         log.info(
             "ready",
             [
@@ -40,6 +47,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
 
     deinit {
         asth_pool_destroy(pool)
+        attentionScratch.deallocate()
     }
 
     public var detail: String {
@@ -66,8 +74,9 @@ public final class CPUDevice: Device, @unchecked Sendable {
         }
 
         // The blocks: attention then feed-forward, each adding to the residual stream.
+        let batched = batchedRows(rows)
         for (index, layer) in weights.layers.enumerated() {
-            attention(layer: index, weights: layer, rows: rows)
+            attention(layer: index, weights: layer, rows: rows, batched: batched)
             feedForward(weights: layer, rowCount: rows.count)
         }
         for row in rows {
@@ -103,7 +112,9 @@ public final class CPUDevice: Device, @unchecked Sendable {
 
 extension CPUDevice {
     /// PreScale › Q/K/V › RoPE › cache write › Attention › O proj › ResAdd.
-    private func attention(layer: Int, weights lw: LlamaLayerWeights, rows: [BatchRow]) {
+    private func attention(
+        layer: Int, weights lw: LlamaLayerWeights, rows: [BatchRow], batched: [Bool]
+    ) {
         let w = workspace
         let c = config
         let (e, kvd, hd) = (c.embeddingLength, c.kvDimension, c.headDimension)
@@ -114,11 +125,14 @@ extension CPUDevice {
             asth_rmsnorm(w.x + i * e, lw.attentionNorm, w.xb + i * e, Int64(e), c.rmsEpsilon)
         }
 
-        // Q, K and V projections from one quantized copy of the input.
+        // Q, K and V projections from one quantized copy of the input, in one pool run.
         let input = w.activations(w.xb, columns: e, rows: n)
-        project(lw.query, input, rows: n, into: w.q)
-        project(lw.key, input, rows: n, into: w.k)
-        project(lw.value, input, rows: n, into: w.v)
+        var jobs = [
+            job(lw.query, input, rows: n, into: w.q),
+            job(lw.key, input, rows: n, into: w.k),
+            job(lw.value, input, rows: n, into: w.v),
+        ]
+        asth_pool_matmuls(pool, &jobs, Int32(jobs.count))
 
         // RoPE on queries and keys, each row at its own position.
         for (i, row) in rows.enumerated() {
@@ -143,7 +157,7 @@ extension CPUDevice {
         }
 
         // Attention: every query head over its KV head's positions up to its own.
-        attendHeads(layer: layer, rows: rows)
+        attendHeads(layer: layer, rows: rows, batched: batched)
 
         // O projection, then the residual add.
         let attended = w.activations(w.attended, columns: e, rows: n)
@@ -151,38 +165,64 @@ extension CPUDevice {
         asth_add(w.x, w.xb, Int64(n * e))
     }
 
-    /// Attention of every query head of every row over its KV head's cached
-    /// positions up to the row's own, into `workspace.attended`.
+    /// For each row, whether its sequence has two rows or more in the dispatch.
     ///
-    /// llama.cpp orders the products one way for a lone token and another for
-    /// several (Kernels/CPU/NUMERICS.md). The choice counts the prompt rows of
-    /// each sequence, not the rows of the dispatch, so a sequence's numbers do
-    /// not depend on what else shares the dispatch; rows that feed back a
-    /// generated token (`decodes`) always take the one-token order.
-    private func attendHeads(layer: Int, rows: [BatchRow]) {
+    /// llama.cpp orders the attention products one way for a lone token and
+    /// another for several (Kernels/CPU/NUMERICS.md). The choice counts the
+    /// prompt rows of each sequence, not the rows of the dispatch, so a
+    /// sequence's numbers do not depend on what else shares the dispatch;
+    /// rows that feed back a generated token (`decodes`) always take the
+    /// one-token order, so verifying drafts together changes no greedy token.
+    private func batchedRows(_ rows: [BatchRow]) -> [Bool] {
+        guard rows.count > 1 else { return [false] }
+        let rowsPerCache = Dictionary(grouping: rows.filter { !$0.decodes }) {
+            ObjectIdentifier($0.cache)
+        }.mapValues(\.count)
+        return rows.map { row in
+            !row.decodes && rowsPerCache[ObjectIdentifier(row.cache), default: 0] >= 2
+        }
+    }
+
+    /// Attention of every query head of every row over its KV head's cached
+    /// positions up to the row's own, into `workspace.attended`, each row in
+    /// the order `batched` gives it. Enough work goes to the pool, one KV
+    /// head's group of query heads at a time; a little runs here, where a
+    /// pool run would cost more than it saves. Both give the same numbers.
+    private func attendHeads(layer: Int, rows: [BatchRow], batched: [Bool]) {
         let w = workspace
         let c = config
         let (e, kvd, hd) = (c.embeddingLength, c.kvDimension, c.headDimension)
         let scale = 1 / Float(hd).squareRoot()
+        let attentionRows = rows.enumerated().map { i, row in
+            asth_attention_row(
+                q: w.q + i * e, k: row.cache.keyRow(layer: layer, position: 0),
+                v: row.cache.valueRow(layer: layer, position: 0), n_pos: Int64(row.position + 1),
+                batched: batched[i] ? 1 : 0, out: w.attended + i * e)
+        }
+        let work = rows.reduce(0) { $0 + ($1.position + 1) * c.headCount }
+        guard work < Self.pooledAttentionWorkMin || threadCount == 1 else {
+            asth_pool_attention(
+                pool, attentionRows, Int64(rows.count), Int64(c.headCount),
+                Int64(c.kvHeadCount), Int64(hd), Int64(kvd), scale, attentionScratch,
+                Int64(attentionScratchPerThread))
+            return
+        }
         let group = c.headCount / c.kvHeadCount
-        let rowsPerCache = Dictionary(grouping: rows.filter { !$0.decodes }) {
-            ObjectIdentifier($0.cache)
-        }.mapValues(\.count)
-        for (i, row) in rows.enumerated() {
-            let prefillRows = rowsPerCache[ObjectIdentifier(row.cache), default: 0]
-            let batched = !row.decodes && prefillRows >= 2
-            let attend = batched ? asth_attention_head_batched : asth_attention_head
-            let keys = row.cache.keyRow(layer: layer, position: 0)
-            let values = row.cache.valueRow(layer: layer, position: 0)
-            for h in 0..<c.headCount {
-                let kvOffset = (h / group) * hd
-                attend(
-                    w.q + i * e + h * hd, keys + kvOffset, values + kvOffset,
-                    Int64(kvd), Int64(row.position + 1), Int64(hd), scale, w.scores,
-                    w.attended + i * e + h * hd)
+        for row in attentionRows {
+            for kvHead in 0..<c.kvHeadCount {
+                let (qOffset, kvOffset) = (kvHead * group * hd, kvHead * hd)
+                asth_attention_group(
+                    row.q + qOffset, Int64(group), row.k + kvOffset, row.v + kvOffset,
+                    Int64(kvd), row.n_pos, Int64(hd), scale, row.batched, attentionScratch,
+                    row.out + qOffset)
             }
         }
     }
+
+    /// Head·positions of attention in one dispatch below which it runs on
+    /// the dispatching thread: a pool run costs a few microseconds, about
+    /// what this much attention takes.
+    static let pooledAttentionWorkMin = 2048
 
     /// PreScale2 › Gate+SiLU+Up › EltMul › Down › FFN ResAdd.
     private func feedForward(weights lw: LlamaLayerWeights, rowCount n: Int) {
@@ -195,14 +235,12 @@ extension CPUDevice {
             asth_rmsnorm(w.x + i * e, lw.ffnNorm, w.xb + i * e, Int64(e), c.rmsEpsilon)
         }
 
-        // Gate and up projections, then silu(gate) * up row by row (the kernel
-        // follows ggml's vector groups from the start of each row).
+        // Gate and up projections, then silu(gate) * up into the gate rows, in
+        // one pool run (the pool keeps ggml's vector groups from each row's start).
         let input = w.activations(w.xb, columns: e, rows: n)
-        project(lw.gate, input, rows: n, into: w.gate)
-        project(lw.up, input, rows: n, into: w.up)
-        for i in 0..<n {
-            asth_silu_mul(w.gate + i * f, w.up + i * f, w.gate + i * f, Int64(f))
-        }
+        var gate = job(lw.gate, input, rows: n, into: w.gate)
+        var up = job(lw.up, input, rows: n, into: w.up)
+        asth_pool_swiglu(pool, &gate, &up, w.gate)
 
         // Down projection, then the residual add.
         let hidden = w.activations(w.gate, columns: f, rows: n)
@@ -236,11 +274,21 @@ extension CPUDevice {
         _ matrix: WeightMatrix, _ input: Workspace.Activations, rows n: Int,
         into out: UnsafeMutablePointer<Float>
     ) {
+        var single = job(matrix, input, rows: n, into: out)
+        asth_pool_matmuls(pool, &single, 1)
+    }
+
+    /// The pool's description of out[row][0..<matrix.rows] = matrix · input[row].
+    private func job(
+        _ matrix: WeightMatrix, _ input: Workspace.Activations, rows n: Int,
+        into out: UnsafeMutablePointer<Float>
+    ) -> asth_matmul_job {
         let quantized = matrix.takesQuantizedInput
         let x = quantized ? UnsafeRawPointer(input.quantized) : UnsafeRawPointer(input.floats)
         let stride = quantized ? input.quantizedRowBytes : input.columns * 4
-        asth_pool_matmul(
-            pool, matrix.type, matrix.data, Int64(matrix.columns),
-            Int64(matrix.rows), x, Int64(stride), Int64(n), out, Int64(matrix.rows))
+        return asth_matmul_job(
+            type: matrix.type, w: matrix.data, n_in: Int64(matrix.columns),
+            n_out: Int64(matrix.rows), x: x, x_stride_bytes: Int64(stride), n_batch: Int64(n),
+            out: out, out_stride: Int64(matrix.rows))
     }
 }

@@ -77,6 +77,38 @@ let attentionRelativeErrorMax = 2e-5
         }
     }
 
+    /// Groups of query heads sharing one KV head (1 to 5: more than one
+    /// pass takes at a time) give each head's scalar bits, in both orders.
+    static let groups: [(group: Int, headDim: Int, nPos: Int)] = [
+        (1, 64, 40), (3, 64, 70), (3, 64, 576), (4, 128, 33), (5, 64, 100), (3, 80, 65),
+        (2, 48, 129),
+    ]
+
+    @Test(arguments: supportedVariants, [false, true])
+    func groupsMatchSingleHeads(variant: asth_variant, batched: Bool) throws {
+        var rng = SeededGenerator(seed: 25)
+        let attendGroup = try #require(kernels(variant).attention_group)
+        for (group, headDim, nPos) in Self.groups {
+            let cache = KVCache(nPos: nPos, headDim: headDim, kvStride: 3 * headDim, using: &rng)
+            let q = randomFloats(group * headDim, in: -4...4, using: &rng)
+            var got = [Float](repeating: .nan, count: group * headDim)
+            var scratch = [Float](repeating: .nan, count: group * nPos)
+            attendGroup(
+                q, Int64(group), cache.k, cache.v, Int64(cache.kvStride), Int64(nPos),
+                Int64(headDim), 0.125, batched ? 1 : 0, &scratch, &got)
+
+            // Each head alone, through the scalar reference's one-head entry.
+            let expected = (0..<group).flatMap { h in
+                cache.attend(
+                    Array(q[h * headDim..<(h + 1) * headDim]), scale: 0.125, scalar,
+                    batched: batched)
+            }
+            #expect(
+                bitDifferences(got, expected) == 0,
+                "\(variant) group=\(group) head_dim=\(headDim) n_pos=\(nPos)")
+        }
+    }
+
     /// Sharp scores: most probabilities underflow, some round to fp16
     /// subnormals or to zero.
     @Test(arguments: supportedVariants, [false, true])

@@ -134,7 +134,12 @@ struct MatmulProblem {
     let xStrideBytes: Int
     var outStride: Int { nOut + 3 }
 
-    init(type: asth_type, nIn: Int, nOut: Int, nBatch: Int, using rng: inout SeededGenerator) {
+    /// - Parameter activations: another problem's activations (same type
+    ///   family, width and batch) to share, or nil for new ones.
+    init(
+        type: asth_type, nIn: Int, nOut: Int, nBatch: Int, using rng: inout SeededGenerator,
+        activations shared: AlignedBuffer? = nil
+    ) {
         self.type = type
         self.nIn = nIn
         self.nOut = nOut
@@ -146,6 +151,10 @@ struct MatmulProblem {
         // stride leaves a gap (and, for floats, breaks 32-byte alignment).
         let quantizedX = rowBytes != nIn * 4 && rowBytes != nIn * 2
         xStrideBytes = quantizedX ? (nIn / 32 + 1) * q8aBlockBytes : nIn * 4 + 12
+        if let shared {
+            activations = shared
+            return
+        }
         activations = AlignedBuffer(byteCount: nBatch * xStrideBytes)
         for b in 0..<nBatch {
             let x = randomFloats(nIn, in: -2...2, using: &rng).map { $0 * Float(b % 3 + 1) }
@@ -157,6 +166,14 @@ struct MatmulProblem {
                 row.copyMemory(from: x, byteCount: nIn * 4)
             }
         }
+    }
+
+    /// The pool's description of this matmul over all rows, into `out`.
+    func job(into out: UnsafeMutablePointer<Float>) -> asth_matmul_job {
+        asth_matmul_job(
+            type: type, w: weights.pointer, n_in: Int64(nIn), n_out: Int64(nOut),
+            x: activations.pointer, x_stride_bytes: Int64(xStrideBytes), n_batch: Int64(nBatch),
+            out: out, out_stride: Int64(outStride))
     }
 
     /// Runs `table`'s matmul over `rows`; returns the whole output buffer.

@@ -49,6 +49,84 @@ import Testing
             #expect(got.map(\.bitPattern) == expected.map(\.bitPattern), "n_batch=\(nBatch)")
         }
     }
+
+    /// Several matmuls in one run, each row range split by the pool, give
+    /// each matmul's single-call bits; matrices of 16 to 1000 rows cut
+    /// into one or many chunks, more jobs than one run carries.
+    @Test(arguments: [1, 2, 3])
+    func pooledMatmulsEqualMatmuls(threads: Int) throws {
+        let pool = try #require(asth_pool_create(Int32(threads)))
+        defer { asth_pool_destroy(pool) }
+        var rng = SeededGenerator(seed: 40 + UInt64(threads))
+        let table = kernels(asth_variant_current())
+        let shapes: [(asth_type, Int)] = [
+            (ASTH_TYPE_Q4_1, 1000), (ASTH_TYPE_Q8_0, 16), (ASTH_TYPE_F16, 203),
+            (ASTH_TYPE_Q4_0, 130), (ASTH_TYPE_F32, 77),
+        ]
+        for nBatch in [1, 3, 9] {
+            let problems = shapes.map { type, rows in
+                MatmulProblem(type: type, nIn: 64, nOut: rows, nBatch: nBatch, using: &rng)
+            }
+            let outputs = problems.map { problem in
+                let count = nBatch * problem.outStride
+                let buffer = AlignedBuffer(byteCount: count * 4)
+                buffer.floats(count).update(repeating: sentinel, count: count)
+                return buffer
+            }
+            let jobs = zip(problems, outputs).map { problem, output in
+                problem.job(into: output.floats(nBatch * problem.outStride))
+            }
+            asth_pool_matmuls(pool, jobs, Int32(jobs.count))
+            for (problem, output) in zip(problems, outputs) {
+                let count = nBatch * problem.outStride
+                let got = Array(UnsafeBufferPointer(start: output.floats(count), count: count))
+                let expected = problem.run(table, rows: 0..<problem.nOut)
+                #expect(
+                    bitDifferences(got, expected) == 0,
+                    "\(problem.type) rows=\(problem.nOut) n_batch=\(nBatch)")
+            }
+        }
+    }
+
+    /// Gate and up in one run, then SwiGLU over each chunk's rows: the bits
+    /// of two matmuls and asth_silu_mul row by row, for widths with and
+    /// without a tail past the last group of 16.
+    @Test(arguments: [1, 2, 3], [96, 100, 1536])
+    func pooledSwiGLUEqualsSeparateOps(threads: Int, rows: Int) throws {
+        let pool = try #require(asth_pool_create(Int32(threads)))
+        defer { asth_pool_destroy(pool) }
+        var rng = SeededGenerator(seed: 50 + UInt64(rows))
+        let table = kernels(asth_variant_current())
+        for nBatch in [1, 4] {
+            let gate = MatmulProblem(
+                type: ASTH_TYPE_Q4_1, nIn: 64, nOut: rows, nBatch: nBatch, using: &rng)
+            let up = MatmulProblem(
+                type: ASTH_TYPE_Q4_1, nIn: 64, nOut: rows, nBatch: nBatch, using: &rng,
+                activations: gate.activations)
+
+            // Expected: both matmuls, then silu_mul row by row.
+            let gateOut = gate.run(table, rows: 0..<rows)
+            let upOut = up.run(table, rows: 0..<rows)
+            var expected = gateOut
+            for b in 0..<nBatch {
+                let range = b * gate.outStride..<b * gate.outStride + rows
+                var row = [Float](repeating: .nan, count: rows)
+                table.silu_mul(Array(gateOut[range]), Array(upOut[range]), &row, Int64(rows))
+                expected.replaceSubrange(range, with: row)
+            }
+
+            // Got: one pool run writing SwiGLU over the gate's output.
+            let count = nBatch * gate.outStride
+            let gateBuffer = AlignedBuffer(byteCount: count * 4)
+            let upBuffer = AlignedBuffer(byteCount: count * 4)
+            gateBuffer.floats(count).update(repeating: sentinel, count: count)
+            var gateJob = gate.job(into: gateBuffer.floats(count))
+            var upJob = up.job(into: upBuffer.floats(count))
+            asth_pool_swiglu(pool, &gateJob, &upJob, gateBuffer.floats(count))
+            let got = Array(UnsafeBufferPointer(start: gateBuffer.floats(count), count: count))
+            #expect(bitDifferences(got, expected) == 0, "rows=\(rows) n_batch=\(nBatch)")
+        }
+    }
 }
 
 /// Per thread index, how many times it ran; and runs that saw a wrong count.

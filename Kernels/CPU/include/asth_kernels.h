@@ -173,6 +173,16 @@ void asth_attention_head_batched(const float *q, const asth_f16 *k, const asth_f
                                  int64_t kv_stride, int64_t n_pos, int64_t head_dim,
                                  float scale, float *scratch, float *out);
 
+/* Attention of n_group query heads that share one KV head (grouped-query
+ * attention): q and out hold the heads head_dim apart, scratch holds
+ * n_group × n_pos floats; batched picks the order of several tokens. Each
+ * head's numbers are asth_attention_head's (or _batched's); the heads read
+ * each key and value once between them. */
+void asth_attention_group(const float *q, int64_t n_group, const asth_f16 *k,
+                          const asth_f16 *v, int64_t kv_stride, int64_t n_pos,
+                          int64_t head_dim, float scale, int batched, float *scratch,
+                          float *out);
+
 /* Converts n floats to fp16 (for writing the KV cache). */
 void asth_f32_to_f16_row(const float *x, asth_f16 *y, int64_t n);
 
@@ -189,15 +199,64 @@ asth_pool *asth_pool_create(int n_threads);
 void asth_pool_destroy(asth_pool *pool);
 int asth_pool_size(const asth_pool *pool);
 
-/* Runs task on every thread, the caller's included, and returns when all
- * have finished. Workers spin briefly between runs, then sleep. Not
- * reentrant: one run at a time per pool. */
+/* Runs task once for every index in [0, thread_count), on whichever
+ * threads are free (the caller's included; a thread may run several
+ * indices one after another), and returns when all have finished. Workers
+ * spin briefly between runs, then sleep. Not reentrant: one run at a time
+ * per pool. */
 void asth_pool_run(asth_pool *pool, asth_task task, void *context);
 
 /* asth_matmul over all rows [0, n_out), split by rows across the pool. */
 void asth_pool_matmul(asth_pool *pool, asth_type type, const void *w, int64_t n_in,
                       int64_t n_out, const void *x, int64_t x_stride_bytes, int64_t n_batch,
                       float *out, int64_t out_stride);
+
+/* One matmul of a pool run: asth_pool_matmul's arguments. */
+typedef struct {
+    asth_type type;
+    const void *w;
+    int64_t n_in;
+    int64_t n_out;
+    const void *x;
+    int64_t x_stride_bytes;
+    int64_t n_batch;
+    float *out;
+    int64_t out_stride;
+} asth_matmul_job;
+
+/* Independent matmuls (say Q, K and V of one input) in one pool run, their
+ * rows split across the pool together: one wait instead of n_jobs. */
+void asth_pool_matmuls(asth_pool *pool, const asth_matmul_job *jobs, int n_jobs);
+
+/* gate and up (equal n_out, n_batch and out_stride), then for each batch
+ * row b: out[b·out_stride + i] = silu(gate)·up (asth_silu_mul's numbers),
+ * in one pool run. out may alias gate's or up's output. */
+void asth_pool_swiglu(asth_pool *pool, const asth_matmul_job *gate, const asth_matmul_job *up,
+                      float *out);
+
+/* One row of a pool attention run: a token's query heads over its
+ * sequence's cache. */
+typedef struct {
+    const float *q;     /* n_heads query heads, head_dim apart */
+    const asth_f16 *k;  /* the layer's keys: position 0, KV head 0 */
+    const asth_f16 *v;  /* the layer's values, likewise */
+    int64_t n_pos;      /* positions attended: the token's position + 1 */
+    int batched;        /* the order of several tokens (asth_attention_head_batched) */
+    float *out;         /* n_heads × head_dim */
+} asth_attention_row;
+
+/*
+ * Attention of every row's heads (n_heads per row, n_kv_heads sharing
+ * keys and values in equal groups, kv_stride elements between positions)
+ * in one pool run, one KV head's group of a row at a time; the numbers are
+ * asth_attention_group's. scratch holds pool size × scratch_per_thread
+ * floats, scratch_per_thread at least (n_heads / n_kv_heads) × the largest
+ * n_pos.
+ */
+void asth_pool_attention(asth_pool *pool, const asth_attention_row *rows, int64_t n_rows,
+                         int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                         int64_t kv_stride, float scale, float *scratch,
+                         int64_t scratch_per_thread);
 
 /* ---- Per-variant entry points -------------------------------------------- */
 
@@ -224,6 +283,11 @@ typedef struct {
     void (*attention_head_batched)(const float *q, const asth_f16 *k, const asth_f16 *v,
                                    int64_t kv_stride, int64_t n_pos, int64_t head_dim,
                                    float scale, float *scratch, float *out);
+    /* May be NULL: the scalar reference stands in. */
+    void (*attention_group)(const float *q, int64_t n_group, const asth_f16 *k,
+                            const asth_f16 *v, int64_t kv_stride, int64_t n_pos,
+                            int64_t head_dim, float scale, int batched, float *scratch,
+                            float *out);
 } asth_kernel_table;
 
 /* The table of a variant, or NULL when this processor lacks it. */
