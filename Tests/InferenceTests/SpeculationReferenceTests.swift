@@ -71,8 +71,10 @@ struct SpeculationReferenceTests {
         #expect(run.ids == plain.ids)
         #expect(run.stats.stopReason == plain.stats.stopReason)
         #expect(run.stats.dispatches <= plain.stats.dispatches)
-        if mode == .draft {
-            #expect(run.stats.acceptance == 1, "a draft model equal to the target is always right")
+        // The governor may pause drafting on a slow or loaded machine (it
+        // prices dispatches by measured time); what was drafted was right.
+        if mode == .draft, let acceptance = run.stats.acceptance {
+            #expect(acceptance == 1, "a draft model equal to the target is always right")
         }
         Log("speculation-test").info(
             "reference",
@@ -94,9 +96,10 @@ struct SpeculationReferenceTests {
             parseSpecial: true, addSpecial: false)
         let device = try TestModel.device()
         let plain = try Self.decode(prompt, device: device, speculator: nil)
-        let costs = try MeasuredCostModel.calibrated(device: device, repeats: 1)
+        // Fixed costs, where a verified row is cheap: what this test checks
+        // is what prompt lookup drafts, not what a loaded machine measures.
         let speculator = Speculator(
-            drafter: PromptLookupDrafter(), governor: SpeculationGovernor(costModel: costs))
+            drafter: PromptLookupDrafter(), governor: SpeculationGovernor(costModel: FixedCosts()))
         let run = try Self.decode(prompt, device: device, speculator: speculator)
         #expect(run.ids == plain.ids)
         #expect((run.stats.acceptance ?? 0) >= 0.7, "acceptance \(run.stats.acceptance ?? 0)")
@@ -104,4 +107,10 @@ struct SpeculationReferenceTests {
             Double(run.stats.dispatches) <= 0.7 * Double(plain.stats.dispatches),
             "\(run.stats.dispatches) dispatches against \(plain.stats.dispatches)")
     }
+}
+
+/// Dispatch costs that never change: 10 ms plus 1 ms a row.
+final class FixedCosts: DispatchCostModel, @unchecked Sendable {
+    func cost(rows: Int) -> Duration? { .milliseconds(10 + rows) }
+    func observe(rows: Int, elapsed: Duration) {}
 }
