@@ -8,7 +8,9 @@
  * Q8_0 weights are shifted by 128 (their top bit flipped). Q4_0's −8 and
  * Q8_0's −128 come back as −offset·Σ of each lane's 4 activation quants,
  * which starts the lane's accumulator. The 32 vector registers of AVX-512
- * hold larger tiles than AVX2's 16.
+ * hold larger tiles than AVX2's 16. Three batch rows or more take panels
+ * of 16 weight rows instead (below), which share each integer product
+ * between 16 rows.
  */
 #include "kernels_internal.h"
 
@@ -19,7 +21,7 @@
 
 #define QT_ROWS 4
 #define QT_COLS 3
-#define QT_ROWS_FEW(n) ((n) == 1 ? 4 : 4)
+#define QT_ROWS_FEW(n) 4
 #define QT_ROWS_MAX 8
 #define QT_COLS_MAX 3
 
@@ -173,7 +175,8 @@ ASTH_INLINE ASTH_AVX512 void panel_tile(const qt_call *m, asth_type type,
     __mmask16 mask = (__mmask16)((1u << n_rows) - 1);
     for (int c = 0; c < nc; c++) {
         if (type != ASTH_TYPE_Q8_0) {
-            for (int j = 4; j < 8; j++) acc[c][j] = _mm512_mul_ps(acc[c][j], _mm512_set1_ps(0.0625f));
+            __m512 unscale = _mm512_set1_ps(0.0625f);
+            for (int j = 4; j < 8; j++) acc[c][j] = _mm512_mul_ps(acc[c][j], unscale);
         }
         __m512 h[4];
         for (int i = 0; i < 4; i++) h[i] = _mm512_add_ps(acc[c][i + 4], acc[c][i]);
