@@ -29,8 +29,11 @@
 #include <time.h>
 
 /* How long a worker spins for the next run before it sleeps: long enough
- * to bridge the gap between two matmuls of one decode step. */
-#define POOL_SPIN_NS 200000
+ * to bridge the gap between two runs of one decode step (a few
+ * microseconds of norms, RoPE and small attention), short enough that on a
+ * busy machine a worker does not burn the time slices its own process
+ * needs: spinning 200 µs made two threads decode slower than one there. */
+#define POOL_SPIN_NS 30000
 
 /* Spin iterations between two clock reads while spinning. */
 #define POOL_SPIN_CHECK_EVERY 256
