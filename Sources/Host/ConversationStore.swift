@@ -108,7 +108,8 @@ public final class ConversationStore: @unchecked Sendable {
         let now = Self.nowMs()
         try lock.withLock {
             try db.query(
-                "INSERT INTO conversations (id, persona, created_ms, updated_ms) VALUES (?, ?, ?, ?)",
+                "INSERT INTO conversations (id, persona, created_ms, updated_ms)"
+                    + " VALUES (?, ?, ?, ?)",
                 [.text(id), .text(persona), .integer(now), .integer(now)])
         }
         return StoredConversation(
@@ -150,7 +151,8 @@ public final class ConversationStore: @unchecked Sendable {
                         "SELECT COALESCE(MAX(idx) + 1, 0) FROM messages WHERE conversation_id = ?",
                         [.text(id)])?.int(0) ?? 0
                 let insert = """
-                    INSERT INTO messages (conversation_id, idx, role, content, created_ms, usage_json)
+                    INSERT INTO messages
+                        (conversation_id, idx, role, content, created_ms, usage_json)
                     VALUES (?, ?, ?, ?, ?, ?)
                     """
                 try db.query(

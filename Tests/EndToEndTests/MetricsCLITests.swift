@@ -109,7 +109,8 @@ struct MetricsCLITests {
             $0.split(separator: " ", omittingEmptySubsequences: true)
         }
         #expect(logRows.count == 7)
-        // Columns: date, time, persona, tokens, dispatches, elapsed, eff, tok/s, accept, Motes, TTFT, stop.
+        // Columns: date, time, persona, tokens, dispatches, elapsed, eff, tok/s,
+        // accept, Motes, TTFT, stop.
         let tokens = logRows.compactMap { Double($0[3]) }
         let eff = logRows.compactMap { Double($0[6]) }
         func shown(_ label: String) throws -> Double {

@@ -177,7 +177,8 @@ enum Chromium {
             [
                 "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                 "--no-first-run", "--disable-extensions", "--virtual-time-budget=10000",
-                "--user-data-dir=\(FileManager.default.temporaryDirectory.path)/asth-chromium-profile",
+                "--user-data-dir="
+                    + "\(FileManager.default.temporaryDirectory.path)/asth-chromium-profile",
             ] + arguments
         let output = Pipe()
         process.standardOutput = output

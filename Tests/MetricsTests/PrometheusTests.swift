@@ -95,7 +95,8 @@ struct PrometheusTests {
             "m 1\n# TYPE m counter\n",  // TYPE after a sample
             "m{a=\"1\"} 1\nm{a=\"1\"} 2\n",  // duplicate series
             "m{a=\"\\q\"} 1\n",  // bad escape
-            "# TYPE h histogram\nh_bucket{le=\"1\"} 3\nh_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 2\n",
+            "# TYPE h histogram\nh_bucket{le=\"1\"} 3\nh_bucket{le=\"+Inf\"} 2\n"
+                + "h_sum 1\nh_count 2\n",
             "a 1\nb 1\na{x=\"1\"} 1\n",  // family split
             "1m 1\n",  // bad name
         ])
