@@ -1,4 +1,5 @@
 import GGUF
+import Support
 
 /// Hyperparameters of a llama-family model, read from GGUF metadata and
 /// checked against each other before any tensor is touched.
@@ -79,7 +80,7 @@ public struct LlamaConfig: Sendable, Equatable {
     /// Checks every value against `Limits` and the others; an error
     /// names the key at fault.
     public func validate(model: String) throws {
-        typealias L = Limits
+        typealias L = Limits.Model
         func failure(_ key: String, _ value: String, _ limit: String) -> InferenceError {
             .badHyperparameter(model: model, key: "llama." + key, value: value, limit: limit)
         }
@@ -131,24 +132,5 @@ public struct LlamaConfig: Sendable, Equatable {
         guard ropeFreqBase > 1, ropeFreqBase.isFinite else {
             throw failure("rope.freq_base", "\(ropeFreqBase)", "finite and > 1")
         }
-    }
-}
-
-extension LlamaConfig {
-    /// Bounds on model hyperparameters; a file past one is refused before
-    /// any buffer is sized from it.
-    public enum Limits {
-        /// Residual width; the largest open models use 16 Ki.
-        public static let embeddingLengthMax = 32_768
-        /// Feed-forward width.
-        public static let feedForwardLengthMax = 131_072
-        /// Transformer blocks.
-        public static let blockCountMax = 512
-        /// Attention heads.
-        public static let headCountMax = 1_024
-        /// Trained context; bounds KV cache sizing.
-        public static let contextLengthMax = 1 << 20
-        /// Vocabulary rows.
-        public static let vocabularySizeMax = 1 << 20
     }
 }

@@ -12,7 +12,6 @@ final class Workspace {
     let attended: UnsafeMutablePointer<Float>  // [rowsMax][embedding] attention output
     let gate: UnsafeMutablePointer<Float>  // [rowsMax][feedForward]
     let up: UnsafeMutablePointer<Float>  // [rowsMax][feedForward]
-    let scores: UnsafeMutablePointer<Float>  // [contextLength] attention scores of one head
     let quantized: UnsafeMutablePointer<asth_block_q8a>  // [rowsMax][feedForward / 32]
 
     /// Logits rows, grown on demand: most dispatches want one row or a few.
@@ -39,7 +38,6 @@ final class Workspace {
         attended = .allocate(capacity: rowsMax * e)
         gate = .allocate(capacity: rowsMax * f)
         up = .allocate(capacity: rowsMax * f)
-        scores = .allocate(capacity: c.contextLength)
         quantized = .allocate(capacity: rowsMax * max(e, f) / Int(ASTH_QK))
         vocabularySize = c.vocabularySize
         logitsRowsCapacity = 1
@@ -47,7 +45,7 @@ final class Workspace {
     }
 
     deinit {
-        for buffer in [x, xb, q, k, v, attended, gate, up, scores, logitsBuffer] {
+        for buffer in [x, xb, q, k, v, attended, gate, up, logitsBuffer] {
             buffer.deallocate()
         }
         quantized.deallocate()

@@ -276,3 +276,22 @@ extension Limits {
         public static let memoryNameBytesMax = 256
     }
 }
+
+extension Limits {
+    /// Bounds on model hyperparameters; a file past one is refused before
+    /// any buffer is sized from it.
+    public enum Model {
+        /// Residual width; the largest open models use 16 Ki.
+        public static let embeddingLengthMax = 32_768
+        /// Feed-forward width.
+        public static let feedForwardLengthMax = 131_072
+        /// Transformer blocks.
+        public static let blockCountMax = 512
+        /// Attention heads.
+        public static let headCountMax = 1_024
+        /// Trained context; bounds KV cache sizing.
+        public static let contextLengthMax = 1 << 20
+        /// Vocabulary rows.
+        public static let vocabularySizeMax = 1 << 20
+    }
+}
