@@ -48,10 +48,10 @@ public final class RemoteHost: CompletionService, @unchecked Sendable {
         defer { connection.close() }
         let line = WireRequest(
             v: WireProtocol.version, op: .complete, request: WireCompletion(request))
-        try connection.write(WireProtocol.line(line))
+        let reader = LineReader(socket: connection, lineBytesMax: Limits.Host.protocolLineBytesMax)
+        try send(line, reader: reader)
 
         // Events until the final one; a cancellation is passed on once.
-        let reader = LineReader(socket: connection, lineBytesMax: Limits.Host.protocolLineBytesMax)
         var cancelSent = false
         while true {
             if cancellation.isCancelled && !cancelSent {
@@ -81,14 +81,29 @@ public final class RemoteHost: CompletionService, @unchecked Sendable {
     private func ask(_ request: WireRequest) throws -> WireEvent {
         let connection = try UnixSocket.connect(to: socketPath)
         defer { connection.close() }
-        try connection.write(WireProtocol.line(request))
         let reader = LineReader(socket: connection, lineBytesMax: Limits.Host.protocolLineBytesMax)
+        try send(request, reader: reader)
         guard let line = try reader.next() else {
             throw RemoteError(kind: "protocol", description: "the host closed the connection")
         }
         let event = try WireProtocol.decoder.decode(WireEvent.self, from: Data(line))
         if event.event == .error { throw Self.error(event.error) }
         return event
+    }
+
+    /// Sends one request line. A host that refused the connection may have
+    /// answered and closed before the line went out; then its answer, not
+    /// the broken pipe, is the error.
+    private func send(_ request: WireRequest, reader: LineReader) throws {
+        do {
+            try reader.socket.write(WireProtocol.line(request))
+        } catch {
+            guard let line = try? reader.next(),
+                let event = try? WireProtocol.decoder.decode(WireEvent.self, from: Data(line)),
+                event.event == .error
+            else { throw error }
+            throw Self.error(event.error)
+        }
     }
 
     /// The next event, or nil when none came within `waitingMs`.
