@@ -25,6 +25,8 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
     private var engines: [ObjectIdentifier: ModelEngine] = [:]
     /// Personas whose ledger account is set up in this process. Guarded by `lock`.
     private var accounts: Set<String> = []
+    /// Set once `drain` begins: new requests are refused as busy. Guarded by `lock`.
+    private var draining = false
     private let lock = NSLock()
     private let clock = MonotonicClock()
     private let log = Log("host")
@@ -63,7 +65,7 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
     ) throws -> CompletionUsage {
         // Queue first (busy is refused before anything is held), then hold.
         let prepared = try prepare(request)
-        let engine = engine(for: prepared.model)
+        let engine = try engine(for: prepared.model)
         let job = try engine.submit(prepared.jobSpec, cancellation: cancellation)
         let billing: Billing
         do {
@@ -118,8 +120,13 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
     }
 
     /// The engine of `model`, started on first use.
-    func engine(for model: LanguageModel) -> ModelEngine {
-        lock.withLock {
+    ///
+    /// - Throws: `HostError.busy` once the host drains.
+    func engine(for model: LanguageModel) throws -> ModelEngine {
+        try lock.withLock {
+            guard !draining else {
+                throw HostError.busy(queueDepth: 0, retryAfterSeconds: Limits.Host.drainSecondsMax)
+            }
             if let engine = engines[ObjectIdentifier(model)] { return engine }
             let engine = ModelEngine(
                 modelName: model.name, device: model.device, clock: clock,
@@ -142,7 +149,10 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
     /// Refuses new requests, lets admitted ones finish for up to `bound`,
     /// then cuts the rest; returns once every generation has ended.
     public func drain(within bound: Duration) {
-        let engines = lock.withLock { Array(self.engines.values) }
+        let engines = lock.withLock {
+            draining = true
+            return Array(self.engines.values)
+        }
         for engine in engines { engine.drain() }
         let deadline = ContinuousClock.now + bound
         while engines.contains(where: { !$0.isIdle }) && ContinuousClock.now < deadline {
