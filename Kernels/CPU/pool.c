@@ -35,8 +35,12 @@
  * needs: spinning 200 µs made two threads decode slower than one there. */
 #define POOL_SPIN_NS 30000
 
-/* Spin iterations between two clock reads while spinning. */
-#define POOL_SPIN_CHECK_EVERY 256
+/* Spin iterations (a few µs of pause) after which a waiting thread yields
+ * its CPU between checks: on a busy machine the time goes to threads that
+ * can use it, our own other thread among them (spinning, two threads cost
+ * 8.6-9.4 ms of CPU per decoded token here, yielding 6.7-7.7); on a quiet
+ * one sched_yield returns at once. */
+#define POOL_SPIN_BEFORE_YIELD 256
 
 /* Matmul chunks are whole multiples of this many rows, so SIMD kernels
  * that take several rows at once keep whole tiles and SwiGLU's groups of
@@ -104,8 +108,12 @@ static uint32_t wait_for_run(asth_pool *pool, uint32_t seen) {
     for (uint64_t i = 1;; i++) {
         uint32_t generation = generation_of(atomic_load(&pool->ticket));
         if (generation != seen || atomic_load(&pool->stopping)) return generation;
-        cpu_relax();
-        if (i % POOL_SPIN_CHECK_EVERY == 0 && now_ns() - start > POOL_SPIN_NS) break;
+        if (i < POOL_SPIN_BEFORE_YIELD) {
+            cpu_relax();
+            continue;
+        }
+        sched_yield();
+        if (now_ns() - start > POOL_SPIN_NS) break;
     }
 
     /* Then sleep, counted in `sleepers` before the last check. */
@@ -224,13 +232,16 @@ static void run_chunks(asth_pool *pool, chunk_task task, void *context, int64_t 
     atomic_store(&pool->ticket, (uint64_t)generation << 32);
     wake_sleepers(pool);
 
-    /* Take part, then wait for chunks others claimed; yield now and then
-     * in case one of them was descheduled. */
+    /* Take part, then wait for chunks others claimed, yielding after a
+     * short spin in case one of them was descheduled. */
     claim_chunks(pool, generation, 0);
     for (uint64_t i = 1;
          atomic_load_explicit(&pool->done, memory_order_acquire) != n_chunks; i++) {
-        cpu_relax();
-        if (i % (16 * POOL_SPIN_CHECK_EVERY) == 0) sched_yield();
+        if (i < POOL_SPIN_BEFORE_YIELD) {
+            cpu_relax();
+        } else {
+            sched_yield();
+        }
     }
 }
 

@@ -110,6 +110,12 @@ public final class CPUDevice: Device, @unchecked Sendable {
 
 // MARK: - The pipeline
 
+/// Rows [0, rowCount) and the work for a range of them, handed to pool threads.
+private struct RowsJob {
+    let rowCount: Int
+    let body: (Range<Int>) -> Void
+}
+
 extension CPUDevice {
     /// PreScale › Q/K/V › RoPE › cache write › Attention › O proj › ResAdd.
     private func attention(
@@ -120,13 +126,10 @@ extension CPUDevice {
         let (e, kvd, hd) = (c.embeddingLength, c.kvDimension, c.headDimension)
         let n = rows.count
 
-        // PreScale: RMSNorm of the residual stream.
-        for i in 0..<n {
-            asth_rmsnorm(w.x + i * e, lw.attentionNorm, w.xb + i * e, Int64(e), c.rmsEpsilon)
-        }
+        // PreScale: RMSNorm of the residual stream, quantized once for Q, K and V.
+        let input = normalized(by: lw.attentionNorm, rows: n)
 
-        // Q, K and V projections from one quantized copy of the input, in one pool run.
-        let input = w.activations(w.xb, columns: e, rows: n)
+        // Q, K and V projections in one pool run.
         var jobs = [
             job(lw.query, input, rows: n, into: w.q),
             job(lw.key, input, rows: n, into: w.k),
@@ -134,35 +137,34 @@ extension CPUDevice {
         ]
         asth_pool_matmuls(pool, &jobs, Int32(jobs.count))
 
-        // RoPE on queries and keys, each row at its own position.
-        for (i, row) in rows.enumerated() {
-            let position = Int64(row.position)
-            asth_rope_norm(
-                w.q + i * e, Int64(c.headCount), Int64(hd), Int64(c.ropeDimensions),
-                position, c.ropeFreqBase)
-            asth_rope_norm(
-                w.k + i * kvd, Int64(c.kvHeadCount), Int64(hd),
-                Int64(c.ropeDimensions), position, c.ropeFreqBase)
-        }
-
-        // Keys and values go into each row's cache before anyone attends.
-        for (i, row) in rows.enumerated() {
-            let cache = row.cache
-            asth_f32_to_f16_row(
-                w.k + i * kvd, cache.keyRow(layer: layer, position: row.position),
-                Int64(kvd))
-            asth_f32_to_f16_row(
-                w.v + i * kvd,
-                cache.valueRow(layer: layer, position: row.position), Int64(kvd))
+        // RoPE on queries and keys, each row at its own position; keys and
+        // values go into each row's cache before anyone attends.
+        forEachRows(n) { range in
+            for i in range {
+                let row = rows[i]
+                let position = Int64(row.position)
+                asth_rope_norm(
+                    w.q + i * e, Int64(c.headCount), Int64(hd), Int64(c.ropeDimensions),
+                    position, c.ropeFreqBase)
+                asth_rope_norm(
+                    w.k + i * kvd, Int64(c.kvHeadCount), Int64(hd),
+                    Int64(c.ropeDimensions), position, c.ropeFreqBase)
+                asth_f32_to_f16_row(
+                    w.k + i * kvd, row.cache.keyRow(layer: layer, position: row.position),
+                    Int64(kvd))
+                asth_f32_to_f16_row(
+                    w.v + i * kvd, row.cache.valueRow(layer: layer, position: row.position),
+                    Int64(kvd))
+            }
         }
 
         // Attention: every query head over its KV head's positions up to its own.
         attendHeads(layer: layer, rows: rows, batched: batched)
 
         // O projection, then the residual add.
-        let attended = w.activations(w.attended, columns: e, rows: n)
+        let attended = quantized(w.attended, columns: e, rows: n)
         project(lw.output, attended, rows: n, into: w.xb)
-        asth_add(w.x, w.xb, Int64(n * e))
+        addResidual(rows: n)
     }
 
     /// For each row, whether its sequence has two rows or more in the dispatch.
@@ -227,25 +229,21 @@ extension CPUDevice {
     /// PreScale2 › Gate+SiLU+Up › EltMul › Down › FFN ResAdd.
     private func feedForward(weights lw: LlamaLayerWeights, rowCount n: Int) {
         let w = workspace
-        let c = config
-        let (e, f) = (c.embeddingLength, c.feedForwardLength)
+        let f = config.feedForwardLength
 
-        // PreScale2: RMSNorm of the residual stream.
-        for i in 0..<n {
-            asth_rmsnorm(w.x + i * e, lw.ffnNorm, w.xb + i * e, Int64(e), c.rmsEpsilon)
-        }
+        // PreScale2: RMSNorm of the residual stream, quantized.
+        let input = normalized(by: lw.ffnNorm, rows: n)
 
         // Gate and up projections, then silu(gate) * up into the gate rows, in
         // one pool run (the pool keeps ggml's vector groups from each row's start).
-        let input = w.activations(w.xb, columns: e, rows: n)
         var gate = job(lw.gate, input, rows: n, into: w.gate)
         var up = job(lw.up, input, rows: n, into: w.up)
         asth_pool_swiglu(pool, &gate, &up, w.gate)
 
         // Down projection, then the residual add.
-        let hidden = w.activations(w.gate, columns: f, rows: n)
+        let hidden = quantized(w.gate, columns: f, rows: n)
         project(lw.down, hidden, rows: n, into: w.xb)
-        asth_add(w.x, w.xb, Int64(n * e))
+        addResidual(rows: n)
     }
 
     /// Final RMSNorm and the score head for the rows that asked for logits.
@@ -267,6 +265,76 @@ extension CPUDevice {
         let input = w.activations(w.xb, columns: e, rows: wanted.count)
         project(weights.output, input, rows: wanted.count, into: logits)
         return Logits(base: logits, rowCount: wanted.count, vocabularySize: vocabulary)
+    }
+
+    /// The residual stream's rows [0, n) normalized by `norm` into
+    /// `workspace.xb`, and quantized.
+    private func normalized(by norm: [Float], rows n: Int) -> Workspace.Activations {
+        let w = workspace
+        let (e, epsilon) = (config.embeddingLength, config.rmsEpsilon)
+        norm.withUnsafeBufferPointer { weights in
+            forEachRows(n) { range in
+                for i in range {
+                    asth_rmsnorm(w.x + i * e, weights.baseAddress, w.xb + i * e, Int64(e), epsilon)
+                }
+            }
+        }
+        return quantized(w.xb, columns: e, rows: n)
+    }
+
+    /// Rows [0, n) of `floats` (`columns` wide) quantized into the workspace's
+    /// q8a buffer, as `Workspace.activations` does, split across the pool.
+    private func quantized(_ floats: UnsafeMutablePointer<Float>, columns: Int, rows n: Int)
+        -> Workspace.Activations
+    {
+        let w = workspace
+        let blocks = columns / Int(ASTH_QK)
+        forEachRows(n) { range in
+            for i in range {
+                asth_quantize_row_q8a(
+                    floats + i * columns, w.quantized + i * blocks, Int64(columns))
+            }
+        }
+        return Workspace.Activations(floats: floats, quantized: w.quantized, columns: columns)
+    }
+
+    /// x += xb over rows [0, n) of the residual stream.
+    private func addResidual(rows n: Int) {
+        let w = workspace
+        let e = config.embeddingLength
+        forEachRows(n) { range in
+            let offset = range.lowerBound * e
+            asth_add(w.x + offset, w.xb + offset, Int64(range.count * e))
+        }
+    }
+
+    /// Rows of one dispatch from which per-row work (norms, quantization,
+    /// RoPE, residual adds) is split across the pool: a pool run costs a few
+    /// microseconds, about what this many rows of such work take.
+    static let pooledRowsMin = 16
+
+    /// Runs `body` over ranges that cover rows [0, n), split across the pool
+    /// when there are enough rows, else over 0..<n here. Rows are
+    /// independent, so the split changes no number.
+    private func forEachRows(_ n: Int, _ body: (Range<Int>) -> Void) {
+        guard n >= Self.pooledRowsMin && threadCount > 1 else {
+            body(0..<n)
+            return
+        }
+        withoutActuallyEscaping(body) { escaping in
+            var job = RowsJob(rowCount: n, body: escaping)
+            withUnsafeMutablePointer(to: &job) { pointer in
+                asth_pool_run(
+                    pool,
+                    { context, index, count in
+                        let job = context!.assumingMemoryBound(to: RowsJob.self).pointee
+                        let share = (job.rowCount + Int(count) - 1) / Int(count)
+                        let lower = min(job.rowCount, Int(index) * share)
+                        let upper = min(job.rowCount, lower + share)
+                        if lower < upper { job.body(lower..<upper) }
+                    }, pointer)
+            }
+        }
     }
 
     /// out[row][0..<matrix.rows] = matrix · input[row], split across the pool.

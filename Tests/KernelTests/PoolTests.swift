@@ -127,6 +127,62 @@ import Testing
             #expect(bitDifferences(got, expected) == 0, "rows=\(rows) n_batch=\(nBatch)")
         }
     }
+
+    /// Attention of several rows (both orders, grouped query heads) in one
+    /// pool run gives each group's asth_attention_group bits.
+    @Test(arguments: [1, 2, 3])
+    func pooledAttentionEqualsGroups(threads: Int) throws {
+        let pool = try #require(asth_pool_create(Int32(threads)))
+        defer { asth_pool_destroy(pool) }
+        var rng = SeededGenerator(seed: 60 + UInt64(threads))
+        let (heads, kvHeads, headDim) = (6, 2, 64)
+        let (group, kvStride) = (heads / kvHeads, kvHeads * headDim)
+        let positions = [1, 40, 77, 300]
+        let cache = KVCache(nPos: 300, headDim: headDim, kvStride: kvStride, using: &rng)
+        let queries = positions.map { _ in randomFloats(heads * headDim, in: -3...3, using: &rng) }
+
+        // Got: every row in one run, each thread with its own scratch.
+        let outputs = positions.map { _ in AlignedBuffer(byteCount: heads * headDim * 4) }
+        let queryBuffers = queries.map { q in
+            let buffer = AlignedBuffer(byteCount: q.count * 4)
+            buffer.floats(q.count).update(from: q, count: q.count)
+            return buffer
+        }
+        let scratch = AlignedBuffer(byteCount: threads * group * 300 * 4)
+        cache.k.withUnsafeBufferPointer { k in
+            cache.v.withUnsafeBufferPointer { v in
+                let rows = positions.indices.map { i in
+                    asth_attention_row(
+                        q: queryBuffers[i].floats(heads * headDim), k: k.baseAddress,
+                        v: v.baseAddress, n_pos: Int64(positions[i]), batched: Int32(i % 2),
+                        out: outputs[i].floats(heads * headDim))
+                }
+                asth_pool_attention(
+                    pool, rows, Int64(rows.count), Int64(heads), Int64(kvHeads), Int64(headDim),
+                    Int64(kvStride), 0.125, scratch.floats(threads * group * 300),
+                    Int64(group * 300))
+            }
+        }
+
+        // Expected: each group through the current variant on its own.
+        for (i, nPos) in positions.enumerated() {
+            var expected = [Float](repeating: .nan, count: heads * headDim)
+            var groupScratch = [Float](repeating: .nan, count: group * nPos)
+            for kvHead in 0..<kvHeads {
+                let q = Array(queries[i][kvHead * group * headDim..<(kvHead + 1) * group * headDim])
+                var out = [Float](repeating: .nan, count: group * headDim)
+                asth_attention_group(
+                    q, Int64(group), Array(cache.k[(kvHead * headDim)...]),
+                    Array(cache.v[(kvHead * headDim)...]), Int64(kvStride), Int64(nPos),
+                    Int64(headDim), 0.125, Int32(i % 2), &groupScratch, &out)
+                expected.replaceSubrange(
+                    kvHead * group * headDim..<(kvHead + 1) * group * headDim, with: out)
+            }
+            let count = heads * headDim
+            let got = Array(UnsafeBufferPointer(start: outputs[i].floats(count), count: count))
+            #expect(bitDifferences(got, expected) == 0, "n_pos=\(nPos) threads=\(threads)")
+        }
+    }
 }
 
 /// Per thread index, how many times it ran; and runs that saw a wrong count.
