@@ -2,15 +2,19 @@
  * A persistent thread pool: the caller is thread 0, workers are 1..n-1.
  *
  * A run is a number of chunks, each run once by whichever thread claims
- * it. The runner publishes the task, then the run's ticket, (generation
- * << 32) | next chunk; every thread, the runner included, claims chunks by
- * compare-and-swap on the ticket until none are left, and the runner then
- * waits for the chunks claimed by others to finish. So the runner never
- * waits for a worker that has not started: a worker that is asleep or
- * descheduled (the machine may run other jobs) simply claims nothing, and
- * the runner does its share. A claim checks the generation, so a worker
- * that wakes late cannot run a chunk of the next run with the previous
- * run's task.
+ * it. The ticket, (generation << 32) | next chunk, says which run is open.
+ * The runner first closes the previous run (a new generation whose next
+ * chunk is RUN_CLOSED), then publishes the task, then opens the run with
+ * the next generation at chunk 0; every thread, the runner included,
+ * claims chunks by compare-and-swap on the ticket until none are left, and
+ * the runner then waits for the chunks claimed by others to finish. So the
+ * runner never waits for a worker that has not started: a worker that is
+ * asleep or descheduled (the machine may run other jobs) simply claims
+ * nothing, and the runner does its share. A worker reads the task only
+ * after it saw its run open, and its claim is a compare-and-swap on that
+ * very ticket: once the runner has closed the run, before it touches the
+ * task, a late worker's claim fails, so no thread ever runs a chunk with
+ * one run's task and another's context or count.
  *
  * Workers spin on the ticket for a short while after each run, since the
  * forward pass issues runs back to back, then sleep on a condition
@@ -57,6 +61,9 @@
 
 /* Matmuls one run carries at most. */
 #define POOL_JOBS_MAX 4
+
+/* The chunk field of a closed run's ticket: above every chunk count. */
+#define RUN_CLOSED UINT32_MAX
 
 /* A run's task: runs chunk `chunk` on thread `thread_index`. */
 typedef void (*chunk_task)(void *context, int64_t chunk, int thread_index);
@@ -130,25 +137,26 @@ static uint32_t wait_for_run(asth_pool *pool, uint32_t seen) {
 }
 
 /* Claims and runs chunks of run `generation` until none are left or the
- * run is over. The task was read after the generation: if a newer run
- * replaced it since, every claim below fails. */
+ * run is over. The task is read after the ticket showed the run open; it
+ * stays that run's until every chunk is claimed and the run is closed, and
+ * a claim made against a closed run fails (see run_chunks). */
 static void claim_chunks(asth_pool *pool, uint32_t generation, int thread_index) {
-    chunk_task task = atomic_load_explicit(&pool->task, memory_order_relaxed);
-    void *context = atomic_load_explicit(&pool->context, memory_order_relaxed);
-    int64_t n_chunks = atomic_load_explicit(&pool->n_chunks, memory_order_relaxed);
-    uint64_t ticket = atomic_load_explicit(&pool->ticket, memory_order_acquire);
     for (;;) {
+        uint64_t ticket = atomic_load_explicit(&pool->ticket, memory_order_acquire);
         if (generation_of(ticket) != generation) return;
         uint32_t chunk = (uint32_t)ticket;
+        if (chunk == RUN_CLOSED) return;
+        chunk_task task = atomic_load_explicit(&pool->task, memory_order_acquire);
+        void *context = atomic_load_explicit(&pool->context, memory_order_acquire);
+        int64_t n_chunks = atomic_load_explicit(&pool->n_chunks, memory_order_acquire);
         if (chunk >= n_chunks) return;
-        if (!atomic_compare_exchange_weak_explicit(&pool->ticket, &ticket, ticket + 1,
-                                                   memory_order_acq_rel,
-                                                   memory_order_acquire)) {
+        if (!atomic_compare_exchange_strong_explicit(&pool->ticket, &ticket, ticket + 1,
+                                                     memory_order_acq_rel,
+                                                     memory_order_acquire)) {
             continue;
         }
         task(context, chunk, thread_index);
         atomic_fetch_add_explicit(&pool->done, 1, memory_order_release);
-        ticket = atomic_load_explicit(&pool->ticket, memory_order_acquire);
     }
 }
 
@@ -223,12 +231,15 @@ static void run_chunks(asth_pool *pool, chunk_task task, void *context, int64_t 
         return;
     }
 
-    /* Publish the task, then the ticket that opens the run. */
-    atomic_store_explicit(&pool->task, task, memory_order_relaxed);
-    atomic_store_explicit(&pool->context, context, memory_order_relaxed);
-    atomic_store_explicit(&pool->n_chunks, n_chunks, memory_order_relaxed);
+    /* Close the previous run, so a late claim against it fails; publish
+     * the task; then open the run under the next generation. */
+    uint32_t closed = generation_of(atomic_load(&pool->ticket)) + 1;
+    atomic_store(&pool->ticket, ((uint64_t)closed << 32) | RUN_CLOSED);
+    atomic_store_explicit(&pool->task, task, memory_order_release);
+    atomic_store_explicit(&pool->context, context, memory_order_release);
+    atomic_store_explicit(&pool->n_chunks, n_chunks, memory_order_release);
     atomic_store_explicit(&pool->done, 0, memory_order_relaxed);
-    uint32_t generation = generation_of(atomic_load(&pool->ticket)) + 1;
+    uint32_t generation = closed + 1;
     atomic_store(&pool->ticket, (uint64_t)generation << 32);
     wake_sleepers(pool);
 

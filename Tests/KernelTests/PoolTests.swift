@@ -26,6 +26,38 @@ import Testing
         for slot in 0..<threads { #expect(record.count(slot) == runs, "thread \(slot)") }
     }
 
+    /// Runs of one chunk and of many, back to back, on more threads than
+    /// the machine has cores (so workers are descheduled mid-claim): a
+    /// worker that wakes late must never run a chunk of the next run with
+    /// the previous run's context, nor count one it did not run. Every run
+    /// gives its single-call bits, every row written. The window this
+    /// guards is a few instructions wide, so the test catches a regression
+    /// only some of the time; pool.c's header gives the argument.
+    @Test func lateWorkersNeverMixRuns() throws {
+        let threads = 8
+        let pool = try #require(asth_pool_create(Int32(threads)))
+        defer { asth_pool_destroy(pool) }
+        var rng = SeededGenerator(seed: 77)
+        let table = kernels(asth_variant_current())
+        let problems = [64, 1024].map {
+            MatmulProblem(type: ASTH_TYPE_F32, nIn: 32, nOut: $0, nBatch: 1, using: &rng)
+        }
+        let expected = problems.map { $0.run(table, rows: 0..<$0.nOut).map(\.bitPattern) }
+        var outputs = problems.map { [Float](repeating: sentinel, count: $0.outStride) }
+        var mismatches = 0
+        for run in 0..<4000 {
+            let which = run % 2
+            let problem = problems[which]
+            for i in outputs[which].indices { outputs[which][i] = sentinel }
+            asth_pool_matmul(
+                pool, ASTH_TYPE_F32, problem.weights.pointer, 32, Int64(problem.nOut),
+                problem.activations.pointer, Int64(problem.xStrideBytes), 1, &outputs[which],
+                Int64(problem.outStride))
+            if outputs[which].map(\.bitPattern) != expected[which] { mismatches += 1 }
+        }
+        #expect(mismatches == 0)
+    }
+
     @Test func refusesEmptyPool() {
         #expect(asth_pool_create(0) == nil)
     }
