@@ -54,23 +54,29 @@ public final class ChatSession {
         self.isStored = true
     }
 
-    /// Sends a user turn and streams the reply to `onText`.
+    /// Sends a user turn and streams the reply to `onText`; `onProgress`
+    /// hears each step while the persona's model loads, before any text.
     ///
     /// A cancelled reply keeps what was produced, which is charged.
     /// - Throws: `HostError` when the host refuses; inference and ledger
     ///   errors as they come. The turn is then not added.
     public func send(
         _ text: String, cancellation: Cancellation = Cancellation(),
-        onText: (String) -> Void
+        onProgress: (ModelLoadProgress) -> Void = { _ in }, onText: (String) -> Void
     ) throws -> Reply {
         let message = ChatMessage(role: .user, content: text)
         var request = CompletionRequest(persona: persona, input: .chat(turns + [message]))
         request.conversation = conversationId
         var reply = ""
         let usage = try service.complete(request, cancellation: cancellation) { event in
-            if case .text(let piece) = event {
+            switch event {
+            case .progress(let step):
+                onProgress(step)
+            case .text(let piece):
                 reply += piece
                 onText(piece)
+            case .done:
+                break
             }
         }
 

@@ -101,10 +101,29 @@ public struct CompletionUsage: Sendable, Codable, Equatable {
 
 /// What a generation reports while it runs.
 public enum CompletionEvent: Sendable {
+    /// Its model is loading: a step of the load, before any text.
+    case progress(ModelLoadProgress)
     /// The next piece of text, whole characters only.
     case text(String)
     /// The generation ended; the usage is final and charged.
     case done(CompletionUsage)
+}
+
+/// How far the load of a request's model has come.
+public struct ModelLoadProgress: Sendable, Codable, Equatable {
+    public var model: String
+    /// `mapping` (the load began), `binding` (one more block's weights
+    /// bound), `tokenizer`, `device`, then `ready` (the engine runs).
+    public var stage: String
+    /// The loader's steps done over all, 0 to 1: a count of real steps,
+    /// not a time estimate.
+    public var fraction: Double
+
+    public init(model: String, stage: String, fraction: Double) {
+        self.model = model
+        self.stage = stage
+        self.fraction = fraction
+    }
 }
 
 /// Why the host turned a request away. Front ends map each case to their

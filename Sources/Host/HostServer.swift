@@ -161,6 +161,9 @@ public final class HostServer: @unchecked Sendable {
             try service.complete(request, cancellation: cancellation) { event in
                 let line: WireEvent
                 switch event {
+                case .progress(let step):
+                    guard wire.progress == true else { return }
+                    line = WireEvent(event: .progress, progress: step)
                 case .text(let text): line = WireEvent(event: .text, text: text)
                 case .done(let usage): line = WireEvent(event: .done, usage: usage)
                 }

@@ -21,37 +21,59 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
     /// Whether this host serves the socket (`asth serve`), for reports.
     public let isDaemon: Bool
 
-    /// One engine per loaded model, by the model's identity. Guarded by `lock`.
-    private var engines: [ObjectIdentifier: ModelEngine] = [:]
+    /// The loaded models and their engines, one per file.
+    let models: ModelRegistry
     /// Personas whose ledger account is set up in this process. Guarded by `lock`.
     private var accounts: Set<String> = []
-    /// Set once `drain` begins: new requests are refused as busy. Guarded by `lock`.
-    private var draining = false
     private let lock = NSLock()
-    private let clock = MonotonicClock()
+    private let clock: any EngineClock
     private let log = Log("host")
 
     /// The bounds of every engine; tests shrink them.
     let engineLimits: EngineLimits
 
+    /// - Parameter models: how many models stay loaded, and for how long;
+    ///   a host in a client's process keeps what it loads.
     public convenience init(
         host: PersonaHost, catalog: PersonaCatalog, metrics: (any MetricsSink)? = nil,
-        isDaemon: Bool = false
+        isDaemon: Bool = false, models: ModelRegistrySettings = .inProcess
     ) {
         self.init(
             host: host, catalog: catalog, metrics: metrics, isDaemon: isDaemon,
-            engineLimits: EngineLimits())
+            engineLimits: EngineLimits(), models: models)
     }
 
+    /// - Parameters:
+    ///   - clock: the engines' and the registry's clock; tests pass a fake.
+    ///   - device: wraps each model's device for its engine; tests gate it.
     init(
         host: PersonaHost, catalog: PersonaCatalog, metrics: (any MetricsSink)?,
-        isDaemon: Bool, engineLimits: EngineLimits
+        isDaemon: Bool, engineLimits: EngineLimits,
+        models settings: ModelRegistrySettings = .inProcess,
+        clock: any EngineClock = MonotonicClock(),
+        device: @escaping @Sendable (any Device) -> any Device = { $0 }
     ) {
         self.host = host
         self.catalog = catalog
-        self.metrics = metrics ?? host.metrics
+        let metrics = metrics ?? host.metrics
+        self.metrics = metrics
         self.isDaemon = isDaemon
         self.engineLimits = engineLimits
+        self.clock = clock
+        self.models = ModelRegistry(
+            settings: settings, store: host.store, threads: host.threads, clock: clock,
+            engineLimits: engineLimits
+        ) { model in
+            ModelEngine(
+                modelName: model.name, device: device(model.device), clock: clock,
+                limits: engineLimits, metrics: metrics)
+        }
+    }
+
+    /// Unloads models left unused past the idle timeout, on the host's
+    /// clock, until the host drains (`asth serve`).
+    public func startModelReaper() {
+        models.startReaper()
     }
 
     public func personas() -> [Persona] {
@@ -63,9 +85,19 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
         _ request: CompletionRequest, cancellation: Cancellation,
         events: (CompletionEvent) -> Void
     ) throws -> CompletionUsage {
+        // The model, leased until the reply ends so that it stays loaded.
+        var lease: ModelRegistry.Lease?
+        defer { lease.map(models.release) }
+        let prepared = try prepare(request) { reference in
+            let leased = try models.acquire(reference) { events(.progress($0)) }
+            lease = leased
+            return leased.model
+        }
+        guard let engine = lease?.engine else {
+            preconditionFailure("request prepared without leasing its model")
+        }
+
         // Queue first (busy is refused before anything is held), then hold.
-        let prepared = try prepare(request)
-        let engine = try engine(for: prepared.model)
         let job = try engine.submit(prepared.jobSpec, cancellation: cancellation)
         let billing: Billing
         do {
@@ -119,40 +151,20 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
         return try billing.settle(usage, promptTokensComputed: result.promptTokensComputed)
     }
 
-    /// The engine of `model`, started on first use.
-    ///
-    /// - Throws: `HostError.busy` once the host drains.
-    func engine(for model: LanguageModel) throws -> ModelEngine {
-        try lock.withLock {
-            guard !draining else {
-                throw HostError.busy(queueDepth: 0, retryAfterSeconds: Limits.Host.drainSecondsMax)
-            }
-            if let engine = engines[ObjectIdentifier(model)] { return engine }
-            let engine = ModelEngine(
-                modelName: model.name, device: model.device, clock: clock,
-                limits: engineLimits, metrics: metrics)
-            engine.start()
-            engines[ObjectIdentifier(model)] = engine
-            return engine
-        }
-    }
-
     /// What the host is doing now.
     public func status() -> HostStatus {
-        let engines = lock.withLock { Array(self.engines.values) }
-        let models = engines.map { $0.status() }.sorted { $0.name < $1.name }
+        let statuses = models.statuses()
         return HostStatus(
             pid: getpid(), isDaemon: isDaemon, uptimeSeconds: clock.now().seconds,
-            dispatches: models.reduce(0) { $0 + $1.dispatches }, models: models)
+            dispatches: statuses.reduce(models.dispatchesUnloaded) { $0 + $1.dispatches },
+            models: statuses,
+            modelMemory: models.memoryStatus())
     }
 
     /// Refuses new requests, lets admitted ones finish for up to `bound`,
     /// then cuts the rest; returns once every generation has ended.
     public func drain(within bound: Duration) {
-        let engines = lock.withLock {
-            draining = true
-            return Array(self.engines.values)
-        }
+        let engines = models.drain()
         for engine in engines { engine.drain() }
         let deadline = ContinuousClock.now + bound
         while engines.contains(where: { !$0.isIdle }) && ContinuousClock.now < deadline {
@@ -198,9 +210,11 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
 // MARK: - Preparing a request
 
 extension LocalHost {
-    /// Resolves the persona and model, checks the overrides and renders the
-    /// prompt.
-    func prepare(_ request: CompletionRequest) throws -> PreparedRequest {
+    /// Resolves the persona and model (through `load`, which takes a store
+    /// name or a path), checks the overrides and renders the prompt.
+    func prepare(_ request: CompletionRequest, load: (String) throws -> LanguageModel)
+        throws -> PreparedRequest
+    {
         // The persona, or the model of an unbilled raw request.
         let persona: Persona?
         let model: LanguageModel
@@ -211,10 +225,10 @@ extension LocalHost {
                 )
             }
             persona = nil
-            model = try host.model(reference)
+            model = try load(reference)
         } else {
             persona = try lookup(request.persona)
-            model = try host.model(persona!.model.description)
+            model = try load(persona!.model.description)
         }
         let sampling = try PreparedRequest.sampling(persona?.sampling ?? .init(), request)
         let replyMax = try PreparedRequest.replyTokens(

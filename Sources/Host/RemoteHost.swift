@@ -46,8 +46,9 @@ public final class RemoteHost: CompletionService, @unchecked Sendable {
     ) throws -> CompletionUsage {
         let connection = try UnixSocket.connect(to: socketPath)
         defer { connection.close() }
-        let line = WireRequest(
-            v: WireProtocol.version, op: .complete, request: WireCompletion(request))
+        var wire = WireCompletion(request)
+        wire.progress = true
+        let line = WireRequest(v: WireProtocol.version, op: .complete, request: wire)
         let reader = LineReader(socket: connection, lineBytesMax: Limits.Host.protocolLineBytesMax)
         try send(line, reader: reader)
 
@@ -61,6 +62,8 @@ public final class RemoteHost: CompletionService, @unchecked Sendable {
             }
             guard let event = try nextEvent(reader, waitingMs: Self.pollMs) else { continue }
             switch event.event {
+            case .progress:
+                if let step = event.progress { events(.progress(step)) }
             case .text:
                 events(.text(event.text ?? ""))
             case .done:

@@ -67,6 +67,9 @@ struct WireCompletion: Codable {
     var repeatPenalty: Double?
     var seed: UInt64?
     var returnIds: Bool?
+    /// Whether the client wants `progress` events while the model loads
+    /// (added in version 1 with the model registry; absent means no).
+    var progress: Bool?
 }
 
 struct WireMessage: Codable {
@@ -77,6 +80,8 @@ struct WireMessage: Codable {
 /// A line from the host.
 struct WireEvent: Codable {
     enum Kind: String, Codable {
+        /// A step of the load of the request's model, when asked for.
+        case progress
         /// A piece of the reply.
         case text
         /// The final event of a completion: usage, metrics and charge.
@@ -90,6 +95,7 @@ struct WireEvent: Codable {
     var v = WireProtocol.version
     var event: Kind
     var text: String?
+    var progress: ModelLoadProgress?
     var usage: CompletionUsage?
     var error: WireError?
     var status: HostStatus?

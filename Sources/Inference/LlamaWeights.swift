@@ -44,8 +44,11 @@ public struct LlamaWeights: @unchecked Sendable {
     public let output: WeightMatrix  // [embedding] -> [vocabulary]; tied to the embedding
     public let layers: [LlamaLayerWeights]
 
-    /// Binds the tensors of `gguf` by their GGUF names.
-    public init(gguf: GGUFFile, config c: LlamaConfig) throws {
+    /// Binds the tensors of `gguf` by their GGUF names; `onBlock` is called
+    /// with each block's index once its tensors are bound.
+    public init(
+        gguf: GGUFFile, config c: LlamaConfig, onBlock: (Int) -> Void = { _ in }
+    ) throws {
         let binder = TensorBinder(gguf: gguf)
         let e = c.embeddingLength
         tokenEmbedding = try binder.matrix("token_embd.weight", columns: e, rows: c.vocabularySize)
@@ -57,7 +60,7 @@ public struct LlamaWeights: @unchecked Sendable {
         }
         layers = try (0..<c.blockCount).map { i in
             let p = "blk.\(i)."
-            return LlamaLayerWeights(
+            let layer = LlamaLayerWeights(
                 attentionNorm: try binder.vector(p + "attn_norm.weight", count: e),
                 query: try binder.matrix(p + "attn_q.weight", columns: e, rows: e),
                 key: try binder.matrix(p + "attn_k.weight", columns: e, rows: c.kvDimension),
@@ -69,6 +72,8 @@ public struct LlamaWeights: @unchecked Sendable {
                 up: try binder.matrix(p + "ffn_up.weight", columns: e, rows: c.feedForwardLength),
                 down: try binder.matrix(
                     p + "ffn_down.weight", columns: c.feedForwardLength, rows: e))
+            onBlock(i)
+            return layer
         }
     }
 }

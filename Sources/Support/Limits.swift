@@ -218,6 +218,25 @@ extension Limits {
         /// How long a draining host lets admitted generations run before it
         /// cuts them (they are charged for what they produced).
         public static let drainSecondsMax = 30
+        /// Seconds a loaded model may sit unused before the daemon unloads
+        /// it (`asth serve --model-idle-seconds`; 0 never unloads).
+        public static let modelIdleSecondsDefault = 600
+        /// The longest idle timeout: a week; past it, say 0 (never).
+        public static let modelIdleSecondsMax = 7 * 86_400
+        /// How often the daemon looks for idle models, at most: an idle
+        /// model goes within this long after its timeout.
+        public static let modelReapSecondsMax = 30
+        /// The smallest models memory bound (`--models-memory-max`): below
+        /// it no model with its caches could fit.
+        public static let modelsMemoryBytesMin = 64 << 20
+        /// The largest models memory bound: 1 TiB.
+        public static let modelsMemoryBytesMax = 1 << 40
+        /// The default models memory bound, as a share of physical memory in
+        /// percent: the rest is left to the system, the ledger and clients.
+        public static let modelsMemoryPercentDefault = 75
+        /// Retry hint for a load refused because the models in use fill the
+        /// memory bound: about one reply of a loaded model.
+        public static let modelsFullRetrySeconds = 5
     }
 }
 

@@ -82,6 +82,33 @@ enum StatusLine {
     }
 }
 
+/// The one line `loading MODEL… NN%` on standard error while a model
+/// loads, rewritten in place; only on a terminal, nothing when piped.
+final class LoadLine {
+    private let enabled = isatty(2) == 1
+    private var shown = false
+
+    /// Shows `step`, or clears the line once the model is ready.
+    func show(_ step: ModelLoadProgress) {
+        guard enabled else { return }
+        guard step.stage != "ready" else { return clear() }
+        let percent = Int((step.fraction * 100).rounded(.down))
+        write("\r\u{1B}[Kloading \(step.model)… \(percent)%")
+        shown = true
+    }
+
+    /// Removes the line, if it is shown.
+    func clear() {
+        guard shown else { return }
+        write("\r\u{1B}[K")
+        shown = false
+    }
+
+    private func write(_ text: String) {
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+}
+
 /// Flushes standard output (and every other C stream) so that streamed
 /// text appears before anything written to standard error.
 func flushOutput() {

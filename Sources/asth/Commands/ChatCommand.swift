@@ -149,16 +149,26 @@ enum ChatCommand {
     static func reply(to text: String, session: ChatSession, interactive: Bool, verbose: Bool)
         throws
     {
-        if interactive {
+        // The speaker's name comes with the first piece, after any loading line.
+        var named = !interactive
+        let nameSpeaker = {
+            guard !named else { return }
             print("\(session.persona)› ", terminator: "")
+            named = true
         }
+        let loading = LoadLine()
         let cancellation = Cancellation()
         let reply = try Interrupt.reply(cancellation) {
-            try session.send(text, cancellation: cancellation) { piece in
+            defer { loading.clear() }
+            return try session.send(text, cancellation: cancellation, onProgress: loading.show) {
+                piece in
+                loading.clear()
+                nameSpeaker()
                 print(piece, terminator: "")
                 flushOutput()
             }
         }
+        nameSpeaker()
         print("")
         if reply.droppedTurns > 0 {
             StatusLine.note(

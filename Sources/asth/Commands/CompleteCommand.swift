@@ -43,8 +43,11 @@ enum CompleteCommand {
         Interrupt.install()
         let cancellation = Cancellation()
         var text = ""
+        let loading = LoadLine()
         let usage = try Interrupt.reply(cancellation) {
-            try service.complete(request, cancellation: cancellation) { event in
+            defer { loading.clear() }
+            return try service.complete(request, cancellation: cancellation) { event in
+                if case .progress(let step) = event { loading.show(step) }
                 guard case .text(let piece) = event else { return }
                 text += piece
                 if !json {

@@ -36,11 +36,12 @@ enum PsCommand {
             ? "host pid \(status.pid) · up \(duration(status.uptimeSeconds))"
                 + " · \(status.dispatches) dispatches\n"
             : "no host is running (start one with `asth serve`); nothing loaded\n"
+        if let memory = status.modelMemory, status.isDaemon {
+            text += memoryLine(memory)
+        }
         for model in status.models {
-            let largest = model.batchSizes.map(\.sequences).max() ?? 0
-            text += "\nmodel \(model.name) on \(model.device): \(model.activeSequences) active,"
-            text += " \(model.queued) queued, \(model.dispatches) dispatches,"
-            text += " largest batch \(largest) sequences / \(model.rowsLargest) rows\n"
+            text += "\n" + modelLine(model)
+            guard model.state != "loading" else { continue }
             text += row([
                 "PERSONA", "WEIGHT", "QUEUE", "ACTIVE", "TOK/S", "SHARE", "SHARE 1m",
                 "MOTES/MIN", "TOKENS", "BUSY",
@@ -55,6 +56,41 @@ enum PsCommand {
             }
         }
         return text
+    }
+
+    /// The models' cost against the bound, and what the registry did.
+    static func memoryLine(_ memory: ModelMemoryStatus) -> String {
+        let bound = memory.boundBytes.map(ByteSize.text) ?? "no bound"
+        let idle =
+            memory.idleTimeoutSeconds > 0
+            ? "unloaded after \(duration(Double(memory.idleTimeoutSeconds))) idle" : "kept loaded"
+        return "models: \(ByteSize.text(memory.usedBytes)) of \(bound) · models \(idle)"
+            + " · \(memory.loads) loads, \(memory.evictions) evicted, \(memory.idleUnloads)"
+            + " unloaded idle, \(memory.refusals) refused\n"
+    }
+
+    /// One model: its state, size and use, then its engine's figures.
+    static func modelLine(_ model: ModelStatus) -> String {
+        let size = model.costBytes.map { " · \(ByteSize.text($0))" } ?? ""
+        switch model.state {
+        case "loading":
+            let percent = Int(((model.loadFraction ?? 0) * 100).rounded(.down))
+            return "model \(model.name): loading \(percent)% (\(model.loadStage ?? "?"))\(size)\n"
+        case let state:
+            let label =
+                state == "idle"
+                ? "idle \(duration(model.idleSeconds ?? 0))"
+                : (state ?? "loaded").replacingOccurrences(of: "_", with: " ")
+            let names = model.personas.map(\.name).joined(separator: ", ")
+            let largest = model.batchSizes.map(\.sequences).max() ?? 0
+            var text = "model \(model.name) on \(model.device)"
+            text += " [\(label)]"
+            text += "\(size) · personas: \(names.isEmpty ? "none yet" : names)\n"
+            text += "  \(model.activeSequences) active, \(model.queued) queued,"
+            text += " \(model.dispatches) dispatches, largest batch \(largest) sequences /"
+            text += " \(model.rowsLargest) rows\n"
+            return text
+        }
     }
 
     /// Columns padded to fixed widths.

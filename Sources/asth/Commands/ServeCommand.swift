@@ -18,6 +18,7 @@ enum ServeCommand {
         let drainSeconds =
             try arguments.number("--drain-seconds", in: 0...Limits.Host.drainSecondsMax)
             ?? Limits.Host.drainSecondsMax
+        let models = try modelSettings(&arguments)
         try arguments.finish()
         if printToken {
             try ServeHTTP.printToken(home: context.home)
@@ -27,7 +28,9 @@ enum ServeCommand {
         let recorder = MetricsCommand.recorder(home: context.home)
         defer { recorder?.close() }
         let service = LocalHost(
-            host: context.host(metrics: recorder), catalog: catalog, isDaemon: true)
+            host: context.host(metrics: recorder), catalog: catalog, isDaemon: true,
+            models: models)
+        service.startModelReaper()
         let server = try HostServer(service: service, home: context.home)
         let api = try http.map {
             try ServeHTTP.start($0, service: service, home: context.home)
@@ -40,6 +43,26 @@ enum ServeCommand {
         server.run()
         stopped.wait()
         withExtendedLifetime(signals) {}
+    }
+
+    /// `--model-idle-seconds N` (0 never unloads) and `--models-memory-max
+    /// SIZE` (`512MiB`, `2GiB`; default: a share of physical memory).
+    static func modelSettings(_ arguments: inout Arguments) throws -> ModelRegistrySettings {
+        let idle =
+            try arguments.number("--model-idle-seconds", in: 0...Limits.Host.modelIdleSecondsMax)
+            ?? Limits.Host.modelIdleSecondsDefault
+        let range = Limits.Host.modelsMemoryBytesMin...Limits.Host.modelsMemoryBytesMax
+        var bound = ModelRegistrySettings.daemonMemoryBytesDefault
+        if let text = try arguments.option("--models-memory-max") {
+            guard let bytes = ByteSize.parse(text), range.contains(bytes) else {
+                let (low, high) = (range.lowerBound, range.upperBound)
+                throw UsageError(
+                    "asth serve: --models-memory-max = \(text): expected a size from"
+                        + " \(ByteSize.text(low)) to \(ByteSize.text(high)) (e.g. 512MiB, 2GiB)")
+            }
+            bound = bytes
+        }
+        return ModelRegistrySettings(idleSeconds: idle, memoryBytesMax: bound)
     }
 
     /// Turns SIGTERM and SIGINT into a drain, once; `stopped` is signalled
