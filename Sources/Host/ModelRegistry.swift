@@ -11,11 +11,17 @@ public struct ModelRegistrySettings: Sendable, Equatable {
     /// What the loaded models may cost together, in bytes (each model's
     /// file plus the most its caches may hold); nil sets no bound.
     public var memoryBytesMax: Int?
+    /// Whether a model bigger than the bound may still load when it is the
+    /// only one: true for the default bound, which guesses at the machine
+    /// (a model's cost counts every cache it *could* fill, far above what
+    /// one user fills), false for a bound the operator set.
+    public var admitsLoneModel: Bool
 
-    public init(idleSeconds: Int, memoryBytesMax: Int?) {
+    public init(idleSeconds: Int, memoryBytesMax: Int?, admitsLoneModel: Bool = false) {
         precondition(idleSeconds >= 0, "idle timeout of \(idleSeconds) s")
         self.idleSeconds = idleSeconds
         self.memoryBytesMax = memoryBytesMax
+        self.admitsLoneModel = admitsLoneModel
     }
 
     /// A host inside a client's process (`asth chat` with no daemon): it
@@ -265,6 +271,10 @@ final class ModelRegistry: @unchecked Sendable {
     ///   bound; `HostError.busy` when the models in use leave no room.
     private func makeRoom(for entry: Entry) throws {
         guard let bound = settings.memoryBytesMax else { return }
+        if entry.costBytes > bound && settings.admitsLoneModel {
+            try makeRoomAlone(for: entry, bound: bound)
+            return
+        }
         guard entry.costBytes <= bound else {
             let caches = entry.costBytes - entry.fileBytes
             throw HostError.badRequest(
@@ -294,6 +304,25 @@ final class ModelRegistry: @unchecked Sendable {
             throw HostError.busy(
                 queueDepth: 0, retryAfterSeconds: Limits.Host.modelsFullRetrySeconds)
         }
+    }
+
+    /// Under the default bound, a model bigger than the bound loads alone:
+    /// every other model not in use is unloaded, and the load is refused as
+    /// busy while one is. Caller holds `condition`.
+    private func makeRoomAlone(for entry: Entry, bound: Int) throws {
+        let others = entries.values.filter { $0 !== entry }
+        for victim in others where !isInUse(victim) {
+            unload(victim, reason: "evict")
+            counters.evictions += 1
+        }
+        guard entries.values.allSatisfy({ $0 === entry }) else {
+            counters.refusals += 1
+            throw HostError.busy(
+                queueDepth: 0, retryAfterSeconds: Limits.Host.modelsFullRetrySeconds)
+        }
+        log.warn(
+            "model over the default memory bound, loaded alone",
+            ["model": entry.name, "cost_bytes": entry.costBytes, "bound_bytes": bound])
     }
 
     /// The most a model may cost, in bytes: its file (mapped read-only)

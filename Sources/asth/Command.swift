@@ -38,6 +38,9 @@ enum Command {
           bench [--model M] [--json]        prefill, decode and batch speed (compare with llama.cpp)
           serve [--http IP:PORT]            the host daemon on ASTH_HOME/host.sock, and the
                                             OpenAI API on IP:PORT (e.g. 127.0.0.1:8080)
+                                            [--model-idle-seconds N: unload after N s unused]
+                                            [--models-memory-max SIZE: evict the least
+                                             recently used model past it, e.g. 4GiB]
           serve --print-token               the API's bearer token (made on first use)
           ps [--json]                       what the host is doing now
           models                            models in the store

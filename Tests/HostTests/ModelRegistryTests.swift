@@ -44,7 +44,9 @@ struct ModelRegistryTests {
         let service: LocalHost
         var models: ModelRegistry { service.models }
 
-        init(idleSeconds: Int = 600, memoryBytesMax: Int? = nil) throws {
+        init(idleSeconds: Int = 600, memoryBytesMax: Int? = nil, admitsLoneModel: Bool = false)
+            throws
+        {
             scratch = try Scratch()
             for name in ["a", "b", "c"] {
                 try Self.link(
@@ -63,7 +65,8 @@ struct ModelRegistryTests {
                 catalog: PersonaCatalog(directories: [scratch.url.path], isExplicit: true),
                 metrics: nil, isDaemon: true, engineLimits: ModelRegistryTests.limits,
                 models: ModelRegistrySettings(
-                    idleSeconds: idleSeconds, memoryBytesMax: memoryBytesMax))
+                    idleSeconds: idleSeconds, memoryBytesMax: memoryBytesMax,
+                    admitsLoneModel: admitsLoneModel))
         }
 
         /// A hard link to `source` (a new path to the same bytes), else a copy.
@@ -230,6 +233,25 @@ struct ModelRegistryTests {
             #expect(message.contains(word), "\(message) lacks \(word)")
         }
         #expect(fixture.loaded.isEmpty && fixture.memory.usedBytes == 0)
+    }
+
+    @Test("under the default bound a model bigger than it loads alone, evicting idle ones")
+    func loneModelUnderDefaultBound() throws {
+        let fixture = try Fixture(memoryBytesMax: Self.costBytes - 1, admitsLoneModel: true)
+        try fixture.ask("alpha")
+        #expect(fixture.loaded == ["a"])
+
+        // b takes a's place once a is idle; while b is in use, c is busy.
+        try fixture.ask("gamma")
+        #expect(fixture.loaded == ["b"] && fixture.memory.evictions == 1)
+        let lease = try fixture.models.acquire(fixture.path("b")) { _ in }
+        defer { fixture.models.release(lease) }
+        let error = #expect(throws: HostError.self) { try fixture.ask("delta") }
+        guard case .busy = error else {
+            Issue.record("refused with \(String(describing: error)), not busy")
+            return
+        }
+        #expect(fixture.loaded == ["b"] && fixture.memory.refusals == 1)
     }
 
     @Test("a load reports its steps in order, ending ready; a loaded model reports none")

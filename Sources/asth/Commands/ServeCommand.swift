@@ -53,6 +53,7 @@ enum ServeCommand {
             ?? Limits.Host.modelIdleSecondsDefault
         let range = Limits.Host.modelsMemoryBytesMin...Limits.Host.modelsMemoryBytesMax
         var bound = ModelRegistrySettings.daemonMemoryBytesDefault
+        var chosen = false
         if let text = try arguments.option("--models-memory-max") {
             guard let bytes = ByteSize.parse(text), range.contains(bytes) else {
                 let (low, high) = (range.lowerBound, range.upperBound)
@@ -61,8 +62,10 @@ enum ServeCommand {
                         + " \(ByteSize.text(low)) to \(ByteSize.text(high)) (e.g. 512MiB, 2GiB)")
             }
             bound = bytes
+            chosen = true
         }
-        return ModelRegistrySettings(idleSeconds: idle, memoryBytesMax: bound)
+        return ModelRegistrySettings(
+            idleSeconds: idle, memoryBytesMax: bound, admitsLoneModel: !chosen)
     }
 
     /// Turns SIGTERM and SIGINT into a drain, once; `stopped` is signalled
