@@ -106,7 +106,7 @@ public final class ConversationStore: @unchecked Sendable {
         -> StoredConversation
     {
         let now = Self.nowMs()
-        try lock.withLock {
+        _ = try lock.withLock {
             try db.query(
                 "INSERT INTO conversations (id, persona, created_ms, updated_ms)"
                     + " VALUES (?, ?, ?, ?)",

@@ -67,7 +67,7 @@ final class UnixSocket: @unchecked Sendable {
     /// A socket connected to the listener at `path`.
     static func connect(to path: String) throws -> UnixSocket {
         let socket = try make(path: path)
-        try socket.withAddress { address, length in
+        _ = try socket.withAddress { address, length in
             try socket.retrying("connect") { Glibc.connect(socket.descriptor, address, length) }
         }
         return socket

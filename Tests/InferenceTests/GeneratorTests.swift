@@ -234,7 +234,9 @@ struct GeneratorTests {
         var stopIDs: Set<Int> = []
         var stopIndex: Int?
         if let from = ending.stopFrom {
-            stopIndex = try #require((from..<free.count).first { !free[..<$0].contains(free[$0]) })
+            let unseen: Int? = (from..<free.count).first { !free[..<$0].contains(free[$0]) }
+            let index: Int = try #require(unseen)
+            stopIndex = index
             stopIDs = [free[stopIndex!]]
         }
 

@@ -35,7 +35,7 @@ import Testing
 
     @Test func wrongSizeIsRefused() throws {
         let scratch = try Scratch()
-        FileManager.default.createFile(
+        _ = FileManager.default.createFile(
             atPath: scratch.keyURL.path, contents: Data(repeating: 7, count: 31),
             attributes: [.posixPermissions: 0o600])
         #expect {
