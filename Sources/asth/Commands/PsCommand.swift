@@ -64,14 +64,17 @@ enum PsCommand {
         let idle =
             memory.idleTimeoutSeconds > 0
             ? "unloaded after \(duration(Double(memory.idleTimeoutSeconds))) idle" : "kept loaded"
-        return "models: \(ByteSize.text(memory.usedBytes)) of \(bound) · models \(idle)"
+        return "models: \(ByteSize.text(memory.usedBytes)) reserved of \(bound) · models \(idle)"
             + " · \(memory.loads) loads, \(memory.evictions) evicted, \(memory.idleUnloads)"
             + " unloaded idle, \(memory.refusals) refused\n"
     }
 
     /// One model: its state, size and use, then its engine's figures.
     static func modelLine(_ model: ModelStatus) -> String {
-        let size = model.costBytes.map { " · \(ByteSize.text($0))" } ?? ""
+        var size = model.costBytes.map { " · \(ByteSize.text($0)) reserved" } ?? ""
+        if let file = model.fileBytes, let cost = model.costBytes {
+            size = " · \(ByteSize.text(file)) file + up to \(ByteSize.text(cost - file)) KV"
+        }
         switch model.state {
         case "loading":
             let percent = Int(((model.loadFraction ?? 0) * 100).rounded(.down))
