@@ -136,6 +136,12 @@ static const asth_kernel_table *current_table(void) {
     return table;
 }
 
+/* Only the AVX-512 variant reads panels: its integer products take 16
+ * rows per vector (matmul_avx512.c). */
+int asth_variant_packs_weights(asth_variant variant) {
+    return variant == ASTH_VARIANT_AVX512;
+}
+
 asth_variant asth_variant_current(void) { return current_table()->variant; }
 
 int asth_variant_set(asth_variant variant) {

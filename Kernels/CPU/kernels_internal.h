@@ -141,6 +141,54 @@ static inline float asth_ggml_silu(float x) {
     return x / (1.0f + e);
 }
 
+/* ---- Panel geometry (asth_kernels.h describes the layout) ---------------- */
+
+/* Where a panel matrix keeps what. */
+typedef struct {
+    asth_type file_type;  /* Q4_0, Q4_1 or Q8_0: the blocks the panels hold */
+    int64_t n_blocks;     /* blocks per row */
+    size_t block_bytes;   /* one block of one row in the file */
+    size_t quant_bytes;   /* one block's quants, 16 rows: 256 (Q4) or 512 (Q8_0) */
+    size_t scale_bytes;   /* one block's d (and m), 16 rows: 32 or 64 (Q4_1) */
+    size_t stride;        /* one panel, padded to ASTH_PANEL_ALIGN */
+} asth_panel_shape;
+
+/* The shape of panels of `panel_type` for rows of n_in elements; false
+ * when the type is no panel type or n_in no whole number of blocks. */
+static inline bool asth_panel_shape_of(asth_type panel_type, int64_t n_in,
+                                       asth_panel_shape *shape) {
+    if (!(panel_type & ASTH_PANEL_TYPE_BIT) || n_in <= 0 || n_in % ASTH_QK != 0) return false;
+    asth_type file_type = (asth_type)(panel_type & ~ASTH_PANEL_TYPE_BIT);
+    switch (file_type) {
+    case ASTH_TYPE_Q4_0:
+        shape->block_bytes = sizeof(asth_block_q4_0);
+        shape->quant_bytes = ASTH_PANEL_ROWS * ASTH_QK / 2;
+        shape->scale_bytes = ASTH_PANEL_ROWS * sizeof(asth_f16);
+        break;
+    case ASTH_TYPE_Q4_1:
+        shape->block_bytes = sizeof(asth_block_q4_1);
+        shape->quant_bytes = ASTH_PANEL_ROWS * ASTH_QK / 2;
+        shape->scale_bytes = 2 * ASTH_PANEL_ROWS * sizeof(asth_f16);
+        break;
+    case ASTH_TYPE_Q8_0:
+        shape->block_bytes = sizeof(asth_block_q8_0);
+        shape->quant_bytes = ASTH_PANEL_ROWS * ASTH_QK;
+        shape->scale_bytes = ASTH_PANEL_ROWS * sizeof(asth_f16);
+        break;
+    default: return false;
+    }
+    shape->file_type = file_type;
+    shape->n_blocks = n_in / ASTH_QK;
+    size_t bytes = (size_t)shape->n_blocks * (shape->quant_bytes + shape->scale_bytes);
+    shape->stride = (bytes + ASTH_PANEL_ALIGN - 1) / ASTH_PANEL_ALIGN * ASTH_PANEL_ALIGN;
+    return true;
+}
+
+/* Block b of row `row` of a panel matrix, back in the file's layout, into
+ * `block` (block_bytes of it). */
+void asth_panel_block(const asth_panel_shape *shape, const void *panels, int64_t row,
+                      int64_t b, void *block);
+
 /* ---- Scalar reference (any architecture) -------------------------------- */
 
 /* A vector of floats or fp16 values, stride elements apart. */

@@ -44,6 +44,12 @@ static ASTH_AVX2 void run_q8_0(const qt_call *m, int64_t row_begin, int64_t row_
 void asth_avx2_matmul(asth_type type, const void *w, int64_t n_in, int64_t row_begin,
                       int64_t row_end, const void *x, int64_t x_stride_bytes, int64_t n_batch,
                       float *out, int64_t out_stride) {
+    /* Panels are the AVX-512 variant's layout; here the reference reads them. */
+    if (type & ASTH_PANEL_TYPE_BIT) {
+        asth_scalar_matmul(type, w, n_in, row_begin, row_end, x, x_stride_bytes, n_batch, out,
+                           out_stride);
+        return;
+    }
     qt_call m;
     if (!qt_init(&m, type, w, n_in, x, x_stride_bytes, out, out_stride)) {
         asth_avx2_matmul_float(type, w, n_in, row_begin, row_end, x, x_stride_bytes, n_batch,

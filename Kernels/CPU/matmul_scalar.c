@@ -43,42 +43,73 @@ static void accumulate_block(float lanes[ASTH_LANES_8], float d, const int8_t *q
     }
 }
 
-/* Σ_blocks d_w·d_x·Σ((q_w − 8)·q_x) over n_blocks. */
-static float dot_q4_0(const asth_block_q4_0 *w, const asth_block_q8a *x, int64_t n_blocks) {
-    float lanes[ASTH_LANES_8] = {0};
-    for (int64_t b = 0; b < n_blocks; b++) {
-        int8_t q_w[ASTH_QK];
-        unpack_nibbles(w[b].qs, 8, q_w);
-        accumulate_block(lanes, asth_f16_bits_to_f32(w[b].d) * x[b].d, q_w, x[b].qs);
-    }
-    return asth_sum_tree8(lanes);
+/* One block of each quantized type into the 8 lanes (and Q4_1's sum_m). */
+static void block_q4_0(float lanes[ASTH_LANES_8], float *sum_m, const void *block,
+                       const asth_block_q8a *x) {
+    const asth_block_q4_0 *w = block;
+    int8_t q_w[ASTH_QK];
+    unpack_nibbles(w->qs, 8, q_w);
+    accumulate_block(lanes, asth_f16_bits_to_f32(w->d) * x->d, q_w, x->qs);
 }
 
-/*
- * Σ_blocks d_w·d_x·Σ(q_w·q_x) + m_w·s_x over n_blocks. The m_w·s_x terms
- * go to a separate float sum, in block order, added after the lanes. Both
- * factors are fp16 values, so each product is exact and an FMA there
- * would change nothing.
- */
-static float dot_q4_1(const asth_block_q4_1 *w, const asth_block_q8a *x, int64_t n_blocks) {
+/* Q4_1's m_w·s_x terms go to a separate float sum, in block order, added
+ * after the lanes. Both factors are fp16 values, so each product is exact
+ * and an FMA there would change nothing. */
+static void block_q4_1(float lanes[ASTH_LANES_8], float *sum_m, const void *block,
+                       const asth_block_q8a *x) {
+    const asth_block_q4_1 *w = block;
+    *sum_m += asth_f16_bits_to_f32(w->m) * x->s;
+    int8_t q_w[ASTH_QK];
+    unpack_nibbles(w->qs, 0, q_w);
+    accumulate_block(lanes, asth_f16_bits_to_f32(w->d) * x->d, q_w, x->qs);
+}
+
+static void block_q8_0(float lanes[ASTH_LANES_8], float *sum_m, const void *block,
+                       const asth_block_q8a *x) {
+    const asth_block_q8_0 *w = block;
+    accumulate_block(lanes, asth_f16_bits_to_f32(w->d) * x->d, w->qs, x->qs);
+}
+
+/* One block of a file type: the step each dot product repeats. */
+static inline void step(asth_type file_type, float lanes[ASTH_LANES_8], float *sum_m,
+                        const void *block, const asth_block_q8a *x) {
+    switch (file_type) {
+    case ASTH_TYPE_Q4_0: block_q4_0(lanes, sum_m, block, x); return;
+    case ASTH_TYPE_Q4_1: block_q4_1(lanes, sum_m, block, x); return;
+    default: block_q8_0(lanes, sum_m, block, x); return;
+    }
+}
+
+/* The tree of the lanes, then Q4_1's sum_m (only Q4_1's: adding +0
+ * would turn a −0 result into +0). */
+static float finish(asth_type file_type, const float lanes[ASTH_LANES_8], float sum_m) {
+    float sum = asth_sum_tree8(lanes);
+    return file_type == ASTH_TYPE_Q4_1 ? sum + sum_m : sum;
+}
+
+/* Σ_blocks d_w·d_x·Σ(q_w·q_x) (+ Σ m_w·s_x for Q4_1) over n_blocks of a
+ * row in the file's layout: blocks block_bytes apart. */
+static float dot_quantized(asth_type type, const char *w, size_t block_bytes,
+                           const asth_block_q8a *x, int64_t n_blocks) {
     float lanes[ASTH_LANES_8] = {0};
     float sum_m = 0.0f;
     for (int64_t b = 0; b < n_blocks; b++) {
-        sum_m += asth_f16_bits_to_f32(w[b].m) * x[b].s;
-        int8_t q_w[ASTH_QK];
-        unpack_nibbles(w[b].qs, 0, q_w);
-        accumulate_block(lanes, asth_f16_bits_to_f32(w[b].d) * x[b].d, q_w, x[b].qs);
+        step(type, lanes, &sum_m, w + b * block_bytes, &x[b]);
     }
-    return asth_sum_tree8(lanes) + sum_m;
+    return finish(type, lanes, sum_m);
 }
 
-/* Σ_blocks d_w·d_x·Σ(q_w·q_x) over n_blocks. */
-static float dot_q8_0(const asth_block_q8_0 *w, const asth_block_q8a *x, int64_t n_blocks) {
+/* dot_quantized of row `row` of a panel matrix, read back block by block. */
+static float dot_panel_row(const asth_panel_shape *shape, const void *panels, int64_t row,
+                           const asth_block_q8a *x) {
     float lanes[ASTH_LANES_8] = {0};
-    for (int64_t b = 0; b < n_blocks; b++) {
-        accumulate_block(lanes, asth_f16_bits_to_f32(w[b].d) * x[b].d, w[b].qs, x[b].qs);
+    float sum_m = 0.0f;
+    for (int64_t b = 0; b < shape->n_blocks; b++) {
+        _Alignas(8) char block[sizeof(asth_block_q8_0)];
+        asth_panel_block(shape, panels, row, b, block);
+        step(shape->file_type, lanes, &sum_m, block, &x[b]);
     }
-    return asth_sum_tree8(lanes);
+    return finish(shape->file_type, lanes, sum_m);
 }
 
 /* ---- Float dot products in ggml's two orders ------------------------------ */
@@ -161,28 +192,41 @@ static float dot_row(asth_type type, const void *w, int64_t n_in, int64_t row,
     const char *w_row = (const char *)w + (size_t)row * row_bytes;
     int64_t n_blocks = n_in / ASTH_QK;
     switch (type) {
-    case ASTH_TYPE_Q4_0: return dot_q4_0((const void *)w_row, x_row, n_blocks);
-    case ASTH_TYPE_Q4_1: return dot_q4_1((const void *)w_row, x_row, n_blocks);
-    case ASTH_TYPE_Q8_0: return dot_q8_0((const void *)w_row, x_row, n_blocks);
+    case ASTH_TYPE_Q4_0:
+    case ASTH_TYPE_Q4_1:
+    case ASTH_TYPE_Q8_0:
+        return dot_quantized(type, w_row, row_bytes / (size_t)n_blocks, x_row, n_blocks);
     case ASTH_TYPE_F16:
     case ASTH_TYPE_F32: {
         asth_float_vector w_vector = {w_row, type == ASTH_TYPE_F16, 1};
         if (tiled) return asth_scalar_dot_tile(w_vector, x_row, n_in);
         return asth_scalar_dot_vec(w_vector, x_row, n_in, n_in);
     }
+    default: break;
     }
     return 0.0f;
 }
 
 /*
- * llama.cpp hands a float matmul to tinyBLAS when the batch has two or
- * more rows and n_in is a whole number of 16-lane steps (it also needs the
- * weight's row count to be a multiple of 4, which a row range cannot see;
- * NUMERICS.md notes it).
+ * Panel types read each row back into the file's blocks, so they give the
+ * file layout's bits. llama.cpp hands a float matmul to tinyBLAS when the
+ * batch has two or more rows and n_in is a whole number of 16-lane steps
+ * (it also needs the weight's row count to be a multiple of 4, which a row
+ * range cannot see; NUMERICS.md notes it).
  */
 void asth_scalar_matmul(asth_type type, const void *w, int64_t n_in, int64_t row_begin,
                         int64_t row_end, const void *x, int64_t x_stride_bytes,
                         int64_t n_batch, float *out, int64_t out_stride) {
+    asth_panel_shape shape;
+    if (asth_panel_shape_of(type, n_in, &shape)) {
+        for (int64_t r = row_begin; r < row_end; r++) {
+            for (int64_t b = 0; b < n_batch; b++) {
+                const void *x_row = (const char *)x + b * x_stride_bytes;
+                out[b * out_stride + r] = dot_panel_row(&shape, w, r, x_row);
+            }
+        }
+        return;
+    }
     int tiled = n_batch >= 2 && n_in % ASTH_LANES_16 == 0;
     for (int64_t r = row_begin; r < row_end; r++) {
         for (int64_t b = 0; b < n_batch; b++) {

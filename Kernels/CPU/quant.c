@@ -84,6 +84,7 @@ void asth_dequantize_row(asth_type type, const void *src, float *dst, int64_t n)
     case ASTH_TYPE_Q4_0: dequantize_q4_0(src, dst, n_blocks); break;
     case ASTH_TYPE_Q4_1: dequantize_q4_1(src, dst, n_blocks); break;
     case ASTH_TYPE_Q8_0: dequantize_q8_0(src, dst, n_blocks); break;
+    default: break; /* panel types: asth_row_bytes gives 0 for them */
     }
 }
 

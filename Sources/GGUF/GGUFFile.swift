@@ -86,4 +86,10 @@ public final class GGUFFile: @unchecked Sendable {
         return UnsafeRawBufferPointer(
             rebasing: storage.bytes[tensor.offsetBytes..<tensor.offsetBytes + tensor.sizeBytes])
     }
+
+    /// Drops the resident pages wholly inside `bytes` (a range of this file)
+    /// once a copy has replaced them; see `GGUFStorage.releasePages(_:)`.
+    public func releasePages(_ bytes: UnsafeRawBufferPointer) {
+        storage.releasePages(bytes)
+    }
 }

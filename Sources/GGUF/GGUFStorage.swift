@@ -93,6 +93,28 @@ final class GGUFStorage: @unchecked Sendable {
         }
     }
 
+    /// Drops the resident pages of the mapping wholly inside `range` (a
+    /// range of `bytes`), so that memory holds one copy of weights a loader
+    /// has repacked. The mapping is read-only and private, so its pages
+    /// always equal the file: a later read pages them back in from it. A
+    /// page the range only partly covers stays. An owned copy, or a range
+    /// outside the mapping, is left alone.
+    func releasePages(_ range: UnsafeRawBufferPointer) {
+        guard origin == .mapped, let start = range.baseAddress, range.count > 0 else { return }
+        let mappingStart = UInt(bitPattern: base)
+        let lower = UInt(bitPattern: start)
+        let upper = lower + UInt(range.count)
+        guard lower >= mappingStart, upper <= mappingStart + UInt(bytes.count) else { return }
+
+        // Inward to whole pages; the mapping itself starts on one.
+        let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
+        let first = (lower + page - 1) / page * page
+        let end = upper / page * page
+        guard first < end, let pages = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        let result = madvise(pages, Int(end - first), Int32(MADV_DONTNEED))
+        precondition(result == 0, "GGUFStorage: madvise of our own mapping failed")
+    }
+
     /// `open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)`, retried on EINTR.
     ///
     /// O_NONBLOCK keeps a FIFO from blocking the open until a writer comes;

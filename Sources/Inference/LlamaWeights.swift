@@ -1,20 +1,29 @@
 import CPUKernels
 import GGUF
+import Support
 
 /// A weight matrix as the kernels take it: `rows` output rows of `columns`
 /// input elements each, in one of the kernel types, pointing into the
-/// mapped file.
+/// mapped file, or into panels packed at load (a panel type, see
+/// `LlamaWeights.isPacked`).
 public struct WeightMatrix: @unchecked Sendable {
-    /// Element type of the rows.
+    /// Element type of the rows, or the panel type that holds them.
     public let type: asth_type
-    /// First byte of row 0; lives as long as the GGUF file.
+    /// First byte of row 0 (of panel 0); lives as long as the GGUF file
+    /// (as the `LlamaWeights` holding the panels).
     public let data: UnsafeRawPointer
     /// Output rows (ggml's ne1).
     public let rows: Int
     /// Input elements per row (ggml's ne0).
     public let columns: Int
-    /// Bytes per row.
+    /// Bytes per row in the file; row r lies at `data + r · rowBytes` only
+    /// when the matrix is not packed.
     public let rowBytes: Int
+
+    /// True when the rows are packed into panels of 16.
+    public var isPacked: Bool {
+        type.rawValue & UInt32(ASTH_PANEL_TYPE_BIT) != 0
+    }
 
     /// True when the kernels take quantized 8-bit activations for this type.
     public var takesQuantizedInput: Bool {
@@ -37,28 +46,40 @@ public struct LlamaLayerWeights: @unchecked Sendable {
 
 /// Every tensor of a llama model, bound to the mapped file and checked
 /// against the config. Norm vectors are copied out as floats (they are
-/// tiny); matrices stay in the file.
+/// tiny); matrices stay in the file, or are packed into panels once, here,
+/// when the kernels in use read panels (the token embedding stays in the
+/// file: a lookup reads single rows).
 public struct LlamaWeights: @unchecked Sendable {
     public let tokenEmbedding: WeightMatrix  // [vocabulary] rows of [embedding]
     public let outputNorm: [Float]  // [embedding]
     public let output: WeightMatrix  // [embedding] -> [vocabulary]; tied to the embedding
     public let layers: [LlamaLayerWeights]
+    /// True when the quantized matrices (all but the embedding) are packed.
+    public let isPacked: Bool
+    /// The packed matrices' memory, when packed.
+    private let panels: PanelBuffers?
+
+    private static let log = Log("weights")
 
     /// Binds the tensors of `gguf` by their GGUF names; `onBlock` is called
     /// with each block's index once its tensors are bound.
+    ///
+    /// - Parameter packing: pack the quantized matrices into panels and
+    ///   release the file's pages; by default when the kernel variant in
+    ///   use (pinned at process start) reads panels.
     public init(
-        gguf: GGUFFile, config c: LlamaConfig, onBlock: (Int) -> Void = { _ in }
+        gguf: GGUFFile, config c: LlamaConfig, onBlock: (Int) -> Void = { _ in },
+        packing: Bool = asth_variant_packs_weights(asth_variant_current()) != 0
     ) throws {
         let binder = TensorBinder(gguf: gguf)
         let e = c.embeddingLength
         tokenEmbedding = try binder.matrix("token_embd.weight", columns: e, rows: c.vocabularySize)
         outputNorm = try binder.vector("output_norm.weight", count: e)
+        var output = tokenEmbedding
         if gguf.tensor(named: "output.weight") != nil {
             output = try binder.matrix("output.weight", columns: e, rows: c.vocabularySize)
-        } else {
-            output = tokenEmbedding
         }
-        layers = try (0..<c.blockCount).map { i in
+        var layers = try (0..<c.blockCount).map { i in
             let p = "blk.\(i)."
             let layer = LlamaLayerWeights(
                 attentionNorm: try binder.vector(p + "attn_norm.weight", count: e),
@@ -75,6 +96,36 @@ public struct LlamaWeights: @unchecked Sendable {
             onBlock(i)
             return layer
         }
+
+        // Panels for the kernels that read them, the file's pages given back.
+        isPacked = packing
+        guard packing else {
+            (self.output, self.layers, panels) = (output, layers, nil)
+            return
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let packer = PanelPacker(gguf: gguf)
+        layers = layers.map { $0.packed(by: packer) }
+        output = packer.pack(output)
+        packer.releaseTensorData()
+        (self.output, self.layers, panels) = (output, layers, packer.buffers)
+        Self.log.info(
+            "packed",
+            [
+                "model": gguf.name, "mb": packer.buffers.byteCount >> 20,
+                "ms": Int((clock.now - start).milliseconds),
+            ])
+    }
+}
+
+extension LlamaLayerWeights {
+    /// This block's matrices packed by `packer`.
+    fileprivate func packed(by packer: PanelPacker) -> LlamaLayerWeights {
+        LlamaLayerWeights(
+            attentionNorm: attentionNorm, query: packer.pack(query), key: packer.pack(key),
+            value: packer.pack(value), output: packer.pack(output), ffnNorm: ffnNorm,
+            gate: packer.pack(gate), up: packer.pack(up), down: packer.pack(down))
     }
 }
 

@@ -57,14 +57,21 @@ typedef struct {
     int8_t qs[ASTH_QK];
 } asth_block_q8a;
 
-/* Tensor types, numbered as ggml numbers them. */
+/* Tensor types, numbered as ggml numbers them; the panel layouts (below)
+ * are ours: ASTH_PANEL_TYPE_BIT on the file type whose blocks they hold. */
 typedef enum {
     ASTH_TYPE_F32 = 0,
     ASTH_TYPE_F16 = 1,
     ASTH_TYPE_Q4_0 = 2,
     ASTH_TYPE_Q4_1 = 3,
     ASTH_TYPE_Q8_0 = 8,
+    ASTH_TYPE_Q4_0_PANELS = 0x102,
+    ASTH_TYPE_Q4_1_PANELS = 0x103,
+    ASTH_TYPE_Q8_0_PANELS = 0x108,
 } asth_type;
+
+/* The bit that marks a panel layout in an asth_type. */
+#define ASTH_PANEL_TYPE_BIT 0x100
 
 /* Kernel variants, slowest first. */
 typedef enum {
@@ -126,6 +133,62 @@ void asth_quantize_row_q8a(const float *x, asth_block_q8a *y, int64_t n);
 void asth_matmul(asth_type type, const void *w, int64_t n_in, int64_t row_begin,
                  int64_t row_end, const void *x, int64_t x_stride_bytes, int64_t n_batch,
                  float *out, int64_t out_stride);
+
+/* ---- Panels: quantized weights interleaved by 16 rows -------------------
+ *
+ * A variant that reads panels (asth_variant_packs_weights) takes Q4_0, Q4_1
+ * and Q8_0 matrices fastest when they are repacked once, at load, into
+ * panels of ASTH_PANEL_ROWS rows: panel p holds rows 16p..16p+15 (rows
+ * past the matrix are zero), ASTH_PANEL_ALIGN-aligned, panel p at
+ * p · asth_panel_stride. A panel holds every byte its rows hold in the
+ * file, transposed so that one 32-bit lane is one row:
+ *
+ *   quants, for each block b (n_in / 32 of them), in vectors of 64 bytes:
+ *     Q4_0, Q4_1: 4 vectors; bytes 4r..4r+3 of vector k are bytes
+ *       qs[4k..4k+3] of row r's block b, nibbles still packed;
+ *     Q8_0: 8 vectors; bytes 4r..4r+3 of vector j are qs[4j..4j+3] of row
+ *       r's block b with their top bit flipped (q + 128, unsigned);
+ *   then scales, for each block b: the 16 rows' d (fp16, row order), and
+ *     for Q4_1 the 16 rows' m after them.
+ *
+ * So a panel is 16 × the file's row bytes, padded to ASTH_PANEL_ALIGN.
+ * asth_matmul takes a panel type for w, with these rules: every variant
+ * gives the bits it gives on the file's rows (the variants that do not
+ * read panels fall back to the scalar reference for them).
+ */
+
+/* Weight rows per panel. */
+#define ASTH_PANEL_ROWS 16
+
+/* Alignment of panels, and of the buffer asth_panel_pack writes. */
+#define ASTH_PANEL_ALIGN 64
+
+/* The panel type of a Q4_0, Q4_1 or Q8_0 type; 0 (F32) for any other. */
+asth_type asth_panel_type(asth_type type);
+
+/* Bytes from one panel to the next for rows of n_in elements of a panel
+ * type; 0 when n_in is not a whole number of blocks or the type is none. */
+size_t asth_panel_stride(asth_type panel_type, int64_t n_in);
+
+/* Bytes of the panels of a matrix of n_rows rows: ceil(n_rows / 16)
+ * panels. */
+size_t asth_panel_bytes(asth_type panel_type, int64_t n_in, int64_t n_rows);
+
+/* Writes panels [panel_begin, panel_end) of the n_rows × n_in matrix w (a
+ * Q4_0, Q4_1 or Q8_0 type, the file's layout) into `panels`, the start of
+ * the whole matrix's panel buffer: slices may be packed in any order. */
+void asth_panel_pack(asth_type type, const void *w, int64_t n_in, int64_t n_rows,
+                     int64_t panel_begin, int64_t panel_end, void *panels);
+
+/* The inverse: the n_rows rows of `panels` (a panel type) back in the
+ * file's layout, n_rows × asth_row_bytes of the file type at w. */
+void asth_panel_unpack(asth_type panel_type, const void *panels, int64_t n_in, int64_t n_rows,
+                       void *w);
+
+/* 1 when `variant` reads quantized weights fastest as panels, so a loader
+ * should pack them (and drop the file's copy); 0 when it reads the file's
+ * rows. */
+int asth_variant_packs_weights(asth_variant variant);
 
 /* ---- Element-wise and normalisation ------------------------------------ */
 
