@@ -34,7 +34,7 @@ public final class CombinedDrafter: Drafter {
 
 /// Drafts from a persona's memory (see `PersonaMemory`); learns from each
 /// finished reply. The context length that chose the first token names the
-/// source, "memory/3" or "memory/2", as the longer is the surer.
+/// source, "memory/6" down to "memory/2", as the longer is the surer.
 public final class MemoryDrafter: Drafter {
     public let name = "memory"
     public let sources = PersonaMemory.orders.map { "memory/\($0)" }
