@@ -33,6 +33,8 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
 
     /// The bounds of every engine; tests shrink them.
     let engineLimits: EngineLimits
+    /// Personas' drafting memories and governors.
+    let speculation: PersonaSpeculation
 
     public convenience init(
         host: PersonaHost, catalog: PersonaCatalog, metrics: (any MetricsSink)? = nil,
@@ -52,6 +54,7 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
         self.metrics = metrics ?? host.metrics
         self.isDaemon = isDaemon
         self.engineLimits = engineLimits
+        self.speculation = PersonaSpeculation(home: host.home)
     }
 
     public func personas() -> [Persona] {
@@ -66,7 +69,9 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
         // Queue first (busy is refused before anything is held), then hold.
         let prepared = try prepare(request)
         let engine = try engine(for: prepared.model)
-        let job = try engine.submit(prepared.jobSpec, cancellation: cancellation)
+        var spec = prepared.jobSpec
+        spec.speculation = speculation.plan(for: prepared, engine: engine)
+        let job = try engine.submit(spec, cancellation: cancellation)
         let billing: Billing
         do {
             billing = try Billing(holding: prepared, ledger: try ledger(for: prepared))
@@ -98,6 +103,7 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
         }
         let tail = decoder.finish()
         if !tail.isEmpty { events(.text(tail)) }
+        speculation.learn(spec.speculation, reply: ids, prompt: prepared.prompt)
         var usage = CompletionUsage(result, prepared: prepared)
         if request.returnsTokenIds { usage.outputIds = ids }
         usage.microMotes = try settle(billing, usage: usage, result: result)
@@ -282,6 +288,10 @@ extension CompletionUsage {
         elapsedMs = stats.elapsed.milliseconds
         deviceMs = result.deviceSeconds * 1000
         timeToFirstTokenMs = stats.timeToFirstToken.milliseconds
+        draftedTokens = stats.draftedTokens
+        acceptedTokens = stats.acceptedTokens
+        draftingDispatches = stats.draftingDispatches
+        speculationPauses = stats.speculationPauses
         stopReason = stats.stopReason.rawValue
         droppedMessages = prepared.droppedMessages
     }
@@ -296,5 +306,17 @@ extension CompletionUsage {
     /// Dispatches per second: what plain decoding gives ("tok/s").
     public var dispatchesPerSecond: Double {
         elapsedMs > 0 ? Double(dispatches) * 1000 / elapsedMs : 0
+    }
+
+    /// Accepted draft tokens over drafted ones, 0 to 1; nil when nothing
+    /// was drafted.
+    public var acceptance: Double? {
+        draftedTokens > 0 ? Double(acceptedTokens) / Double(draftedTokens) : nil
+    }
+
+    /// Accepted drafts per dispatch that verified any: how far a draft runs
+    /// before its first rejection, on average; nil when nothing was drafted.
+    public var meanAcceptedLength: Double? {
+        draftingDispatches > 0 ? Double(acceptedTokens) / Double(draftingDispatches) : nil
     }
 }
