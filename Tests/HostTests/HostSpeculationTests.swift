@@ -117,4 +117,19 @@ struct HostSpeculationTests {
         #expect(try store.rowCount(persona: "parrot") > 0)
         #expect(try store.rowCount(persona: "plain") == 0)
     }
+
+    @Test("the done event's usage carries the speculation figures across the socket")
+    func wireUsage() throws {
+        var usage = CompletionUsage()
+        (usage.draftedTokens, usage.acceptedTokens) = (12, 9)
+        (usage.draftingDispatches, usage.speculationPauses) = (4, 1)
+        let line = try WireProtocol.line(usage)
+        let text = String(decoding: line, as: UTF8.self)
+        for key in ["drafted_tokens", "accepted_tokens", "drafting_dispatches"] {
+            #expect(text.contains("\"\(key)\""), "\(text)")
+        }
+        let back = try WireProtocol.decoder.decode(CompletionUsage.self, from: Data(line))
+        #expect(back == usage)
+        #expect(back.acceptance == 0.75 && back.meanAcceptedLength == 2.25)
+    }
 }
