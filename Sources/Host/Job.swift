@@ -62,6 +62,15 @@ final class SteadyDrafter: Drafter {
         }
     }
 
+    func propose(after history: [Int], countMax: Int, lengths: (String) -> Int) -> Draft {
+        do {
+            return try inner.propose(after: history, countMax: countMax, lengths: lengths)
+        } catch {
+            log.warn("propose failed", ["drafter": inner.name, "error": error])
+            return .none(inner.name)
+        }
+    }
+
     func finish(reply: [Int], after context: [Int]) throws {
         try inner.finish(reply: reply, after: context)
     }
