@@ -50,6 +50,10 @@ struct HostSpeculationCLITests {
         #expect(rows.count == 2)
         let last = (rows.last?["acceptance_percent"] as? NSNumber)?.doubleValue
         #expect(last.map { $0 > 0 && $0 <= 100 } == true)
+        let length = (rows.last?["mean_accepted_length"] as? NSNumber)?.doubleValue
+        #expect((length ?? 0) > 0)
+        let text = try cli.run(["metrics"])
+        #expect(text.stdout.contains("acc len"), "\(text.stdout)")
     }
 
     @Test("a persona's memory is kept in the home and drafts in the next process")
