@@ -130,11 +130,6 @@ final class PersonaSpeculation: @unchecked Sendable {
         }
     }
 
-    /// The governor's record for `persona` on `model`, if it has one.
-    func snapshot(persona: String, model: String) -> SpeculationGovernor.Snapshot? {
-        lock.withLock { governors[Self.key(persona: persona, model: model)]?.snapshot() }
-    }
-
     /// A key no persona or model name can forge: names hold no NUL.
     static func key(persona: String, model: String) -> String {
         persona + "\u{0}" + model
