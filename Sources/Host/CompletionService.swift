@@ -67,6 +67,10 @@ public struct CompletionUsage: Sendable, Codable, Equatable {
     /// Draft tokens proposed and accepted by speculation.
     public var draftedTokens = 0
     public var acceptedTokens = 0
+    /// Dispatches that verified at least one draft token.
+    public var draftingDispatches = 0
+    /// Times the persona's governor switched speculation off during the reply.
+    public var speculationPauses = 0
     /// The charge posted to the persona's account.
     public var microMotes: Int64 = 0
     /// "end", "length", "cancelled" or "context".
@@ -92,6 +96,8 @@ public struct CompletionUsage: Sendable, Codable, Equatable {
         timeToFirstTokenMs = try c.decodeIfPresent(Double.self, forKey: .timeToFirstTokenMs) ?? 0
         draftedTokens = try c.decodeIfPresent(Int.self, forKey: .draftedTokens) ?? 0
         acceptedTokens = try c.decodeIfPresent(Int.self, forKey: .acceptedTokens) ?? 0
+        draftingDispatches = try c.decodeIfPresent(Int.self, forKey: .draftingDispatches) ?? 0
+        speculationPauses = try c.decodeIfPresent(Int.self, forKey: .speculationPauses) ?? 0
         microMotes = try c.decodeIfPresent(Int64.self, forKey: .microMotes) ?? 0
         stopReason = try c.decodeIfPresent(String.self, forKey: .stopReason) ?? "end"
         droppedMessages = try c.decodeIfPresent(Int.self, forKey: .droppedMessages) ?? 0

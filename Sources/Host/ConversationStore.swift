@@ -36,12 +36,33 @@ public struct ConversationTotals: Sendable, Equatable {
     public var elapsedMs = 0.0
     public var timeToFirstTokenMs = 0.0
     public var microMotes: Int64 = 0
+    /// Speculation: draft tokens verified and accepted, and the dispatches
+    /// that verified any.
+    public var draftedTokens = 0
+    public var acceptedTokens = 0
+    public var draftingDispatches = 0
 
     public init() {}
 
-    /// Output tokens per second over every reply together.
+    /// Output tokens per second over every reply together ("eff tok/s").
     public var tokensPerSecond: Double {
         elapsedMs > 0 ? Double(completionTokens) * 1000 / elapsedMs : 0
+    }
+
+    /// Dispatches per second over every reply: what plain decoding gives
+    /// ("tok/s").
+    public var dispatchesPerSecond: Double {
+        elapsedMs > 0 ? Double(dispatches) * 1000 / elapsedMs : 0
+    }
+
+    /// Accepted over drafted tokens, 0 to 1; nil when nothing was drafted.
+    public var acceptance: Double? {
+        draftedTokens > 0 ? Double(acceptedTokens) / Double(draftedTokens) : nil
+    }
+
+    /// Accepted drafts per dispatch that verified any; nil when none did.
+    public var meanAcceptedLength: Double? {
+        draftingDispatches > 0 ? Double(acceptedTokens) / Double(draftingDispatches) : nil
     }
 
     /// The mean time to first token of the replies.
@@ -191,6 +212,9 @@ public final class ConversationStore: @unchecked Sendable {
             totals.elapsedMs += usage.elapsedMs
             totals.timeToFirstTokenMs += usage.timeToFirstTokenMs
             totals.microMotes += usage.microMotes
+            totals.draftedTokens += usage.draftedTokens
+            totals.acceptedTokens += usage.acceptedTokens
+            totals.draftingDispatches += usage.draftingDispatches
         }
         return totals
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Inference
+import Support
 
 /// What an engine needs to run one generation.
 struct JobSpec: Sendable {
@@ -17,6 +18,62 @@ struct JobSpec: Sendable {
     var stopIDs: Set<Int>
     /// The kept sequence to continue, by persona and conversation.
     var conversationKey: String?
+    /// How the job drafts and verifies; nil decodes plainly.
+    var speculation: JobSpeculation?
+}
+
+/// A job's speculator, handed with the job to the engine's thread: the
+/// drafter is the job's own (prompt lookup indexes its sequence) and only
+/// that thread calls it while the job runs; the client thread lets it learn
+/// from the reply once the job has ended.
+struct JobSpeculation: @unchecked Sendable {
+    /// The speculator, its drafter wrapped so that it never throws.
+    let speculator: Speculator
+    /// What the decoder times drafting with: the engine device's clock.
+    let clock: DispatchClock
+
+    init(speculator: Speculator, clock: DispatchClock) {
+        var steady = speculator
+        steady.drafter = speculator.drafter.map { SteadyDrafter($0) }
+        self.speculator = steady
+        self.clock = clock
+    }
+}
+
+/// A drafter that proposes nothing for a step where the one it wraps
+/// throws: a drafter's failure costs speed, never the reply.
+final class SteadyDrafter: Drafter {
+    let inner: Drafter
+    private let log = Log("speculation")
+
+    init(_ inner: Drafter) {
+        self.inner = inner
+    }
+
+    var name: String { inner.name }
+    var sources: [String] { inner.sources }
+
+    func propose(after history: [Int], countMax: Int) -> Draft {
+        do {
+            return try inner.propose(after: history, countMax: countMax)
+        } catch {
+            log.warn("propose failed", ["drafter": inner.name, "error": error])
+            return .none(inner.name)
+        }
+    }
+
+    func propose(after history: [Int], countMax: Int, lengths: (String) -> Int) -> Draft {
+        do {
+            return try inner.propose(after: history, countMax: countMax, lengths: lengths)
+        } catch {
+            log.warn("propose failed", ["drafter": inner.name, "error": error])
+            return .none(inner.name)
+        }
+    }
+
+    func finish(reply: [Int], after context: [Int]) throws {
+        try inner.finish(reply: reply, after: context)
+    }
 }
 
 /// What a finished generation did.

@@ -31,6 +31,8 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
 
     /// The bounds of every engine; tests shrink them.
     let engineLimits: EngineLimits
+    /// Personas' drafting memories and governors.
+    let speculation: PersonaSpeculation
 
     /// - Parameter models: how many models stay loaded, and for how long;
     ///   a host in a client's process keeps what it loads.
@@ -59,6 +61,7 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
         self.metrics = metrics
         self.isDaemon = isDaemon
         self.engineLimits = engineLimits
+        self.speculation = PersonaSpeculation(home: host.home)
         self.clock = clock
         self.models = ModelRegistry(
             settings: settings, store: host.store, threads: host.threads, clock: clock,
@@ -98,7 +101,9 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
         }
 
         // Queue first (busy is refused before anything is held), then hold.
-        let job = try engine.submit(prepared.jobSpec, cancellation: cancellation)
+        var spec = prepared.jobSpec
+        spec.speculation = speculation.plan(for: prepared, engine: engine)
+        let job = try engine.submit(spec, cancellation: cancellation)
         let billing: Billing
         do {
             billing = try Billing(holding: prepared, ledger: try ledger(for: prepared))
@@ -130,6 +135,7 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
         }
         let tail = decoder.finish()
         if !tail.isEmpty { events(.text(tail)) }
+        speculation.learn(spec.speculation, reply: ids, prompt: prepared.prompt)
         var usage = CompletionUsage(result, prepared: prepared)
         if request.returnsTokenIds { usage.outputIds = ids }
         usage.microMotes = try settle(billing, usage: usage, result: result)
@@ -296,6 +302,10 @@ extension CompletionUsage {
         elapsedMs = stats.elapsed.milliseconds
         deviceMs = result.deviceSeconds * 1000
         timeToFirstTokenMs = stats.timeToFirstToken.milliseconds
+        draftedTokens = stats.draftedTokens
+        acceptedTokens = stats.acceptedTokens
+        draftingDispatches = stats.draftingDispatches
+        speculationPauses = stats.speculationPauses
         stopReason = stats.stopReason.rawValue
         droppedMessages = prepared.droppedMessages
     }
@@ -310,5 +320,17 @@ extension CompletionUsage {
     /// Dispatches per second: what plain decoding gives ("tok/s").
     public var dispatchesPerSecond: Double {
         elapsedMs > 0 ? Double(dispatches) * 1000 / elapsedMs : 0
+    }
+
+    /// Accepted draft tokens over drafted ones, 0 to 1; nil when nothing
+    /// was drafted.
+    public var acceptance: Double? {
+        draftedTokens > 0 ? Double(acceptedTokens) / Double(draftedTokens) : nil
+    }
+
+    /// Accepted drafts per dispatch that verified any: how far a draft runs
+    /// before its first rejection, on average; nil when nothing was drafted.
+    public var meanAcceptedLength: Double? {
+        draftingDispatches > 0 ? Double(acceptedTokens) / Double(draftingDispatches) : nil
     }
 }

@@ -96,42 +96,53 @@ extension ModelEngine {
     /// Takes one dispatch's logits into the sequences that rode it, in
     /// parallel: sampling a large vocabulary costs about as much per
     /// sequence as a decode row, and the device's threads are idle now.
-    /// Returns each sequence's new token, if any.
+    /// Returns each sequence's new tokens: one at most decoding plainly,
+    /// the accepted drafts and one more when speculating.
     func sample(
-        _ logits: Logits, _ sequences: [EngineSequence], rows: [[BatchRow]], now: Duration
-    ) -> [Int?] {
-        // Each sequence's logits row: the wanting rows, counted in batch order.
-        var logitsRows: [Int?] = []
+        _ logits: Logits, _ sequences: [EngineSequence], rows: [[BatchRow]], now: Duration,
+        verifyTime: Duration? = nil
+    ) -> [[Int]] {
+        // Each sequence's first logits row: the wanting rows, counted in
+        // batch order (a prefill chunk wants only its last; drafts all want).
+        var firstRows: [Int?] = []
         var next = 0
         for batch in rows {
-            let wants = batch.last?.wantsLogits ?? false
-            logitsRows.append(wants ? next : nil)
-            if wants { next += 1 }
+            let wanting = batch.count { $0.wantsLogits }
+            firstRows.append(wanting > 0 ? next : nil)
+            next += wanting
         }
-        let wanted = logitsRows
+        let wanted = firstRows
         nonisolated(unsafe) let sequences = sequences
         nonisolated(unsafe) let logits = logits
-        let tokens = UnsafeMutableBufferPointer<Int?>.allocate(capacity: sequences.count)
-        defer { tokens.deallocate() }
+        let tokens = UnsafeMutableBufferPointer<[Int]>.allocate(capacity: sequences.count)
+        _ = tokens.initialize(from: repeatElement([], count: sequences.count))
+        defer {
+            tokens.deinitialize()
+            tokens.deallocate()
+        }
         nonisolated(unsafe) let out = tokens
         DispatchQueue.concurrentPerform(iterations: sequences.count) { index in
-            out[index] = sequences[index].consume(logits, row: wanted[index], now: now)
+            out[index] = sequences[index].consume(
+                logits, firstRow: wanted[index], now: now, verifyTime: verifyTime)
         }
         return Array(tokens)
     }
 
     /// Hands new tokens to their clients and attributes the dispatch's time
-    /// by rows. Caller holds `condition`.
+    /// by rows: a speculating sequence pays for its draft rows, accepted or
+    /// not. Caller holds `condition`.
     func account(
-        _ sequences: [EngineSequence], _ tokens: [Int?], rows: [[BatchRow]], seconds: Double,
+        _ sequences: [EngineSequence], _ tokens: [[Int]], rows: [[BatchRow]], seconds: Double,
         now: Duration
     ) {
         let rowCount = Double(rows.reduce(0) { $0 + $1.count })
         var rowsByTenant: [String: Int] = [:]
         for (index, sequence) in sequences.enumerated() {
-            if let token = tokens[index] {
+            for token in tokens[index] {
                 sequence.job.emit(token)
-                counters.record(tokens: 1, tenant: sequence.tenant, at: now)
+            }
+            if !tokens[index].isEmpty {
+                counters.record(tokens: tokens[index].count, tenant: sequence.tenant, at: now)
             }
             sequence.deviceSeconds += seconds * Double(rows[index].count) / rowCount
             sequence.lastDispatch = counters.dispatches
@@ -167,11 +178,17 @@ extension ModelEngine {
         log.error("dispatch failed", ["model": modelName, "error": error])
     }
 
-    func report(rows: [[BatchRow]], seconds: Double, completed: Bool) {
+    /// Sends the dispatch's record, with the drafts it verified.
+    func report(
+        rows: [[BatchRow]], sequences: [EngineSequence], seconds: Double, completed: Bool
+    ) {
+        let steps = completed ? sequences.compactMap(\.lastStep) : []
         metrics?.record(
             DispatchRecord(
                 time: Date(), device: device.name, model: modelName, sequences: rows.count,
-                positions: rows.reduce(0) { $0 + $1.count }, elapsedMs: seconds * 1000,
+                positions: rows.reduce(0) { $0 + $1.count },
+                draftedTokens: steps.reduce(0) { $0 + $1.drafted },
+                acceptedTokens: steps.reduce(0) { $0 + $1.accepted }, elapsedMs: seconds * 1000,
                 completed: completed))
     }
 

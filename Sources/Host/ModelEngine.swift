@@ -41,6 +41,14 @@ final class ModelEngine: @unchecked Sendable {
     let clock: any EngineClock
     let limits: EngineLimits
     let metrics: (any MetricsSink)?
+    /// What verification rows cost on this device, for the speculation
+    /// governors of every persona on the model; calibrated on the loop's
+    /// thread before the first speculating dispatch.
+    let costModel = MeasuredCostModel()
+    /// Times dispatches as speculation does: thread CPU time on the CPU.
+    let dispatchClock: DispatchClock
+    /// Set by the loop once `costModel` is calibrated.
+    private var costCalibrated = false
 
     /// Guards every field below; the loop waits on it for work.
     let condition = NSCondition()
@@ -68,6 +76,7 @@ final class ModelEngine: @unchecked Sendable {
         self.clock = clock
         self.limits = limits
         self.metrics = metrics
+        self.dispatchClock = DispatchClock.for(device)
         self.conversations = ConversationCache(countMax: limits.conversationsCachedMax)
         self.prefixes = PrefixCache(countMax: limits.prefixEntriesMax)
     }
@@ -192,18 +201,29 @@ final class ModelEngine: @unchecked Sendable {
             return plan()
         }
         guard !planned.isEmpty else { return false }
+        calibrateIfSpeculating(planned.map(\.sequence))
 
         // The dispatch, outside the lock so that clients can queue meanwhile.
-        let rows = planned.map { $0.sequence.rows(limit: $0.rows) }
+        let draftsMax = draftRowsPerSequence
+        let rows = planned.map { $0.sequence.rows(limit: $0.rows, draftsMax: draftsMax) }
         let start = clock.now()
+        let cpuStart = dispatchClock.now()
         let outcome = Result { try device.dispatch(rows.flatMap { $0 }) }
+        let cpuTime = dispatchClock.now() - cpuStart
         let end = clock.now()
         let seconds = (end - start).seconds
 
-        // Sample each sequence's next token (sequences are the loop's own,
+        // A sequence alone in a decode dispatch times its rows exactly.
+        var verifyTime: Duration?
+        if rows.count == 1, rows[0].allSatisfy(\.wantsLogits), (try? outcome.get()) != nil {
+            costModel.observe(rows: rows[0].count, elapsed: cpuTime)
+            verifyTime = cpuTime
+        }
+
+        // Sample each sequence's next tokens (sequences are the loop's own,
         // so without the lock), then account and retire under it.
         let tokens = (try? outcome.get()).map {
-            sample($0, planned.map(\.sequence), rows: rows, now: end)
+            sample($0, planned.map(\.sequence), rows: rows, now: end, verifyTime: verifyTime)
         }
         condition.withLock {
             counters.record(dispatch: rows.map(\.count), seconds: seconds)
@@ -216,8 +236,35 @@ final class ModelEngine: @unchecked Sendable {
             }
             retireFinished()
         }
-        report(rows: rows, seconds: seconds, completed: (try? outcome.get()) != nil)
+        report(
+            rows: rows, sequences: planned.map(\.sequence), seconds: seconds,
+            completed: (try? outcome.get()) != nil)
         return true
+    }
+
+    /// Draft rows one decoding sequence may add: what the device holds past
+    /// a full batch of decode rows and the prefill chunk, shared by the
+    /// batch's slots, at most `Limits.Speculation.draftLengthMax`. Drafts
+    /// never take room from the prefill chunk.
+    var draftRowsPerSequence: Int {
+        let slots = min(limits.sequencesPerDispatchMax, device.rowsMax)
+        let prefillRows = min(limits.prefillRowsPerDispatchMax, device.rowsMax - slots)
+        let spare = device.rowsMax - slots - max(prefillRows, 1)
+        return min(Limits.Speculation.draftLengthMax, max(spare / max(slots, 1), 0))
+    }
+
+    /// Times the device on a scratch sequence once, on the loop's thread
+    /// (the device's only caller), before the first dispatch that drafts:
+    /// the governors weigh draft lengths on it from the first reply.
+    private func calibrateIfSpeculating(_ sequences: [EngineSequence]) {
+        guard !costCalibrated, sequences.contains(where: \.speculates) else { return }
+        costCalibrated = true
+        do {
+            try costModel.calibrate(device: device, clock: dispatchClock)
+        } catch {
+            // The governors learn the costs from solo dispatches instead.
+            log.warn("calibrate failed", ["model": modelName, "error": error])
+        }
     }
 
     /// Picks the sequences of the next dispatch. Caller holds `condition`.

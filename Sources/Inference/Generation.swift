@@ -8,6 +8,16 @@ public final class TokenSequence: @unchecked Sendable {
         self.cache = cache
     }
 
+    /// A sequence over `cache`, which already holds the keys and values of
+    /// `ids` (a scheduler that prefilled them itself hands them over).
+    public init(cache: KVCache, holding ids: [Int]) {
+        precondition(
+            ids.count == cache.count && ids.count <= cache.capacity,
+            "\(ids.count) ids over a cache of \(cache.count) positions")
+        self.cache = cache
+        self.ids = ids
+    }
+
     /// Positions the cache can still take.
     public var remaining: Int { cache.capacity - ids.count }
 

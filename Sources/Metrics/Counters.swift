@@ -172,6 +172,8 @@ public struct ReplyRates: Sendable, Equatable {
     public var dispatchesPerSecond: Double
     /// Accepted ÷ drafted; nil when nothing was drafted.
     public var acceptance: Double?
+    /// Accepted drafts per dispatch that verified any; nil when none did.
+    public var meanAcceptedLength: Double?
 
     public init(_ usage: CompletionUsage) {
         let seconds = usage.elapsedMs / 1000
@@ -180,5 +182,6 @@ public struct ReplyRates: Sendable, Equatable {
         acceptance =
             usage.draftedTokens > 0
             ? Double(usage.acceptedTokens) / Double(usage.draftedTokens) : nil
+        meanAcceptedLength = usage.meanAcceptedLength
     }
 }

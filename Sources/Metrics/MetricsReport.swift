@@ -82,6 +82,8 @@ public struct MetricsReport: Codable, Sendable {
         public var dispatchesPerSecond: Double
         /// Accepted ÷ drafted, percent; nil when nothing was drafted.
         public var acceptancePercent: Double?
+        /// Accepted drafts per drafting dispatch; nil when none drafted.
+        public var meanAcceptedLength: Double?
         public var motes: Double
         public var firstTokenMs: Double
         public var stopReason: String
@@ -98,6 +100,7 @@ public struct MetricsReport: Codable, Sendable {
             effTokensPerSecond = rates.effTokensPerSecond
             dispatchesPerSecond = rates.dispatchesPerSecond
             acceptancePercent = rates.acceptance.map { $0 * 100 }
+            meanAcceptedLength = rates.meanAcceptedLength
             motes = Double(record.usage.microMotes) / 1e6
             firstTokenMs = record.usage.timeToFirstTokenMs
             stopReason = record.usage.stopReason

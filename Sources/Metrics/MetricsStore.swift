@@ -40,8 +40,9 @@ public final class MetricsStore {
             dispatchesMax: Limits.Metrics.retentionDispatchesMax)
     }
 
-    /// The schema version this code writes (`PRAGMA user_version`).
-    static let schemaVersion: Int64 = 1
+    /// The schema version this code writes (`PRAGMA user_version`). 2 adds
+    /// `replies.drafting_dispatches` (for the mean accepted length).
+    static let schemaVersion: Int64 = 2
 
     /// How long a statement waits for another connection's lock.
     static let busyTimeoutMs: Int32 = 10_000
@@ -75,11 +76,16 @@ public final class MetricsStore {
             return
         }
         try db.writeTransaction {
-            try db.execute(Self.schema)
+            try db.execute(version == 0 ? Self.schema : Self.migrationFrom1)
             try db.execute("PRAGMA user_version = \(Self.schemaVersion)")
         }
         log.info("migrate", ["path": db.path, "schema": Self.schemaVersion])
     }
+
+    /// From schema 1: replies recorded before count no drafting dispatches.
+    static let migrationFrom1 = """
+        ALTER TABLE replies ADD COLUMN drafting_dispatches INTEGER NOT NULL DEFAULT 0;
+        """
 
     /// Times are seconds since 1970 as REAL, which holds a `Date` exactly;
     /// durations are milliseconds as REAL, as measured.
@@ -113,6 +119,7 @@ public final class MetricsStore {
             drafted INTEGER NOT NULL,
             accepted INTEGER NOT NULL,
             micro_motes INTEGER NOT NULL,
+            drafting_dispatches INTEGER NOT NULL DEFAULT 0,
             stop_reason TEXT NOT NULL
         );
         CREATE INDEX replies_time ON replies(time_s);
@@ -183,8 +190,8 @@ public final class MetricsStore {
             """
             INSERT INTO replies (time_s, persona, session, model, device, prompt_tokens,
                 cached_prompt_tokens, completion_tokens, dispatches, elapsed_ms, ttft_ms,
-                drafted, accepted, micro_motes, stop_reason)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                drafted, accepted, micro_motes, stop_reason, drafting_dispatches)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [
                 .real(record.time.timeIntervalSince1970), .text(bounded(record.persona)),
@@ -194,6 +201,7 @@ public final class MetricsStore {
                 .integer(Int64(u.dispatches)), .real(u.elapsedMs), .real(u.timeToFirstTokenMs),
                 .integer(Int64(u.draftedTokens)), .integer(Int64(u.acceptedTokens)),
                 .integer(u.microMotes), .text(bounded(u.stopReason)),
+                .integer(Int64(u.draftingDispatches)),
             ])
     }
 
@@ -229,7 +237,7 @@ public final class MetricsStore {
             """
             SELECT time_s, persona, session, model, device, prompt_tokens, cached_prompt_tokens,
                 completion_tokens, dispatches, elapsed_ms, ttft_ms, drafted, accepted,
-                micro_motes, stop_reason
+                micro_motes, stop_reason, drafting_dispatches
             FROM replies WHERE (?1 IS NULL OR persona = ?1) AND time_s >= ?2
             ORDER BY time_s DESC, id DESC LIMIT ?3
             """,
@@ -253,6 +261,7 @@ public final class MetricsStore {
         usage.acceptedTokens = Int(row.int(12) ?? 0)
         usage.microMotes = row.int(13) ?? 0
         usage.stopReason = row.text(14) ?? ""
+        usage.draftingDispatches = Int(row.int(15) ?? 0)
         return ReplyRecord(
             time: Date(timeIntervalSince1970: row.real(0)), persona: row.text(1) ?? "",
             session: row.text(2) ?? "", model: row.text(3) ?? "", device: row.text(4) ?? "",

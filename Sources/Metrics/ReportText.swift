@@ -138,16 +138,17 @@ extension MetricsReport {
         guard !replies.isEmpty else { return ["  no replies recorded yet"] }
         let header = [
             "time", "persona", "tokens", "dispatches", "elapsed s", "eff tok/s", "tok/s",
-            "accept %", "Motes", "TTFT ms", "stop",
+            "accept %", "acc len", "Motes", "TTFT ms", "stop",
         ]
         // Text columns align left, numbers right.
-        let leftAligned: Set<Int> = [0, 1, 10]
+        let leftAligned: Set<Int> = [0, 1, 11]
         let rows = replies.map { r in
             [
                 ReadableTime.short(r.time), r.persona, "\(r.tokens)", "\(r.dispatches)",
                 Readable.fixed(r.elapsedMs / 1000, 2), Readable.fixed(r.effTokensPerSecond, 1),
                 Readable.fixed(r.dispatchesPerSecond, 1),
                 r.acceptancePercent.map { Readable.fixed($0, 1) } ?? "-",
+                r.meanAcceptedLength.map { Readable.fixed($0, 2) } ?? "-",
                 Readable.motes(r.motes), Readable.fixed(r.firstTokenMs, 1), r.stopReason,
             ]
         }

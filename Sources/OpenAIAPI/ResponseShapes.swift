@@ -33,6 +33,15 @@ struct UsageShape: Encodable {
     var microMotes: Int64
     var draftedTokens: Int
     var acceptedTokens: Int
+    var draftingDispatches: Int
+    /// Accepted ÷ drafted, 0 to 1; absent when nothing was drafted.
+    var acceptance: Double?
+    /// Accepted drafts per dispatch that verified any; absent when none did.
+    var meanAcceptedLength: Double?
+    /// Dispatches per second ("tok/s") and output tokens per second
+    /// ("eff tok/s") of the generation.
+    var dispatchesPerSecond: Double
+    var tokensPerSecond: Double
     var dispatches: Int
     var elapsedMs: Double
     var timeToFirstTokenMs: Double
@@ -54,6 +63,11 @@ struct UsageShape: Encodable {
         microMotes = usage.microMotes
         draftedTokens = usage.draftedTokens
         acceptedTokens = usage.acceptedTokens
+        draftingDispatches = usage.draftingDispatches
+        acceptance = usage.acceptance
+        meanAcceptedLength = usage.meanAcceptedLength
+        dispatchesPerSecond = usage.dispatchesPerSecond
+        tokensPerSecond = usage.tokensPerSecond
         dispatches = usage.dispatches
         elapsedMs = usage.elapsedMs
         timeToFirstTokenMs = usage.timeToFirstTokenMs
@@ -68,6 +82,11 @@ struct UsageShape: Encodable {
         case microMotes = "x_micro_motes"
         case draftedTokens = "x_drafted_tokens"
         case acceptedTokens = "x_accepted_tokens"
+        case draftingDispatches = "x_drafting_dispatches"
+        case acceptance = "x_acceptance"
+        case meanAcceptedLength = "x_mean_accepted_length"
+        case dispatchesPerSecond = "x_tok_s"
+        case tokensPerSecond = "x_eff_tok_s"
         case dispatches = "x_dispatches"
         case elapsedMs = "x_elapsed_ms"
         case timeToFirstTokenMs = "x_time_to_first_token_ms"

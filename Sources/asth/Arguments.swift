@@ -38,6 +38,25 @@ struct Arguments {
         return value
     }
 
+    /// For an option whose value may be left out: nil when `--name` is
+    /// absent, `.some(nil)` when it is present without a value (last, or
+    /// followed by another option), else its value.
+    mutating func optionalValue(_ name: String) -> String?? {
+        if let index = words.firstIndex(where: { $0.hasPrefix(name + "=") }) {
+            let value = String(words[index].dropFirst(name.count + 1))
+            words.remove(at: index)
+            return .some(value)
+        }
+        guard let index = words.firstIndex(of: name) else { return nil }
+        guard index + 1 < words.count, !words[index + 1].hasPrefix("--") else {
+            words.remove(at: index)
+            return .some(nil)
+        }
+        let value = words[index + 1]
+        words.removeSubrange(index...index + 1)
+        return .some(value)
+    }
+
     /// The value of `--name` as a number within `range`.
     mutating func number<T: LosslessStringConvertible & Comparable>(
         _ name: String, in range: ClosedRange<T>

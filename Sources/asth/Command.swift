@@ -19,9 +19,6 @@ enum Command {
                    [--temperature T] [--seed S] [--json]
                    [--speculate off|ngram|draft|auto] [--draft-model M]
           tokenize --model M [--json] TEXT  token ids of TEXT
-          bench-speculate [--model M] [--speculate MODE] [--draft-model M] [--repeats N]
-                   [--max-tokens N] [--clock wall|cpu] [--workload NAME] [--json]
-                                            plain against speculative decoding
           personas list | show NAME | check [FILE...]
           ledger balance [PERSONA]          what each persona can spend
           ledger history [PERSONA]          the latest transfers [--limit N]
@@ -36,6 +33,9 @@ enum Command {
           metrics [--persona P] [--since T]  inference report [--json | --prometheus]
           report --html FILE                the metrics dashboard as one HTML page
           bench [--model M] [--json]        prefill, decode and batch speed (compare with llama.cpp)
+          bench --speculate [MODE]          plain against speculative decoding (default: auto;
+                   [--model M] [--draft-model M]  alias: bench-speculate) [--repeats N]
+                   [--max-tokens N] [--clock wall|cpu] [--workload NAME] [--json]
           serve [--http IP:PORT]            the host daemon on ASTH_HOME/host.sock, and the
                                             OpenAI API on IP:PORT (e.g. 127.0.0.1:8080)
                                             [--model-idle-seconds N: unload after N s unused]

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// `asth complete --speculate` and `asth bench-speculate` through the CLI.
+/// `asth complete --speculate` and `asth bench --speculate` through the CLI.
 @Suite("CLI: speculative decoding", .serialized)
 struct SpeculationCLITests {
     static let modes = ["ngram", "draft", "auto"]
@@ -54,13 +54,12 @@ struct SpeculationCLITests {
         #expect(result.stderr.contains("--speculate \(mode)"))
     }
 
-    @Test("bench-speculate reports both workloads' ratios")
+    @Test("bench --speculate (auto when no mode is named) reports both workloads' ratios")
     func bench() throws {
         let cli = try CLI()
         defer { cli.cleanUp() }
         let result = try cli.run([
-            "bench-speculate", "--max-tokens", "8", "--repeats", "1", "--speculate", "ngram",
-            "--json",
+            "bench", "--speculate", "--max-tokens", "8", "--repeats", "1", "--json",
         ])
         #expect(result.status == 0, "\(result.stderr)")
         let object = try result.json()
@@ -69,5 +68,20 @@ struct SpeculationCLITests {
         #expect(summaries.allSatisfy { ($0["ratio"] as? Double ?? 0) > 0 })
         let workloads = try #require(object["workloads"] as? [[String: Any]])
         #expect(workloads.allSatisfy { $0["identical"] as? Bool == true })
+    }
+
+    @Test("bench-speculate stays an alias of bench --speculate MODE")
+    func benchAlias() throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        for words in [
+            ["bench-speculate", "--speculate", "ngram"], ["bench", "--speculate", "ngram"],
+        ] {
+            let options = ["--workload", "week-list", "--max-tokens", "8", "--repeats", "1"]
+            let result = try cli.run(words + options + ["--json"])
+            #expect(result.status == 0, "\(result.stderr)")
+            let workloads = try #require(try result.json()["workloads"] as? [[String: Any]])
+            #expect(workloads.compactMap { $0["mode"] as? String } == ["ngram"])
+        }
     }
 }

@@ -63,6 +63,25 @@ struct SpeculationDrafterTests {
         #expect(fromLookup.tokens == [7, 1] && fromLookup.source == "ngram/3")
     }
 
+    @Test("auto takes the proposal the governor lets run furthest")
+    func autoPrefersTrusted() throws {
+        let memory = PersonaMemory.inMemory(persona: "p", model: "m", vocabularySize: 100)
+        try memory.learn(reply: [40, 41, 42], after: [1, 2, 3])
+        let drafter = try #require(try Speculator.drafter(for: .auto, memory: memory))
+        // Both propose: the lookup from a chance bigram, the memory from [1, 2, 3].
+        let history = [2, 3, 7, 8, 1, 2, 3]
+        #expect(try drafter.propose(after: history, countMax: 3).source == "ngram/2")
+        let trusted = try drafter.propose(after: history, countMax: 3) { source in
+            source == "ngram/2" ? 0 : 3
+        }
+        #expect(trusted.tokens == [40, 41, 42] && trusted.source == "memory/3")
+        let lookup = try drafter.propose(after: history, countMax: 3) { source in
+            source == "ngram/2" ? 2 : 1
+        }
+        #expect(lookup.source == "ngram/2")
+        #expect(try drafter.propose(after: history, countMax: 3) { _ in 0 }.tokens.isEmpty)
+    }
+
     @Test("modes that need a part refuse without it")
     func modes() throws {
         #expect(try Speculator.drafter(for: .off) == nil)

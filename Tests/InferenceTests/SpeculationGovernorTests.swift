@@ -36,6 +36,20 @@ struct SpeculationGovernorTests {
         #expect(!governor.snapshot().isPaused)
     }
 
+    @Test("a long match starts with longer drafts than a chance bigram")
+    func priors() {
+        var policy = Self.policy()
+        policy.probeEvery = 1000
+        // A row costs half the base of a dispatch: drafting pays only when trusted.
+        let governor = SpeculationGovernor(
+            costModel: FixedCostModel(base: 1, perRow: 0.5), policy: policy)
+        let decision = governor.decide(sources: ["ngram/2", "ngram/8", "memory/6", "other"])
+        #expect(decision.length(for: "ngram/2") == 0)
+        #expect(decision.length(for: "ngram/8") > decision.length(for: "other"))
+        #expect(decision.length(for: "memory/6") > decision.length(for: "other"))
+        #expect(governor.snapshot().acceptanceEstimates["ngram/2"] == 0.3)
+    }
+
     @Test("a source predicted not to pay is tried again every probeEvery dispatches")
     func probes() {
         var policy = Self.policy()

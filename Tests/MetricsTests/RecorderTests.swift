@@ -32,6 +32,31 @@ struct RecorderTests {
         #expect(recorder.droppedRecords == 0 && recorder.failedRecords == 0)
     }
 
+    @Test("a schema-1 file gains the drafting dispatches column, and replies keep them")
+    func migrationFrom1() throws {
+        let scratch = try ScratchStore()
+        defer { scratch.cleanUp() }
+
+        // Make the file what schema 1 wrote: no drafting_dispatches.
+        let path = scratch.folder.appendingPathComponent("metrics.sqlite").path
+        let raw = try SQLiteConnection(path: path)
+        try raw.execute("ALTER TABLE replies DROP COLUMN drafting_dispatches")
+        try raw.execute("PRAGMA user_version = 1")
+
+        var record = reply(time: Date(), tokens: 12, dispatches: 5, elapsedMs: 100)
+        record.usage.draftedTokens = 10
+        record.usage.acceptedTokens = 7
+        record.usage.draftingDispatches = 4
+        let recorder = MetricsRecorder(store: try scratch.reopen())
+        recorder.record(record)
+        recorder.close()
+        let store = try scratch.reopen()
+        let back = try #require(try store.replies(limit: 1).first)
+        #expect(back.usage.draftingDispatches == 4)
+        #expect(ReplyRates(back.usage).meanAcceptedLength == 1.75)
+        #expect(try raw.first("PRAGMA user_version")?.int(0) == 2)
+    }
+
     @Test("record returns at once while the database is locked, and drops past the bound")
     func neverBlocks() throws {
         let scratch = try ScratchStore()

@@ -49,6 +49,9 @@ struct RouteTests {
             "x_motes": Double(record.usage.microMotes) / 1e6,
             "x_drafted_tokens": 3, "x_accepted_tokens": 2,
             "x_dispatches": Double(FakeHost.replyTokens), "x_elapsed_ms": 1.5,
+            "x_acceptance": 2.0 / 3.0,
+            "x_tok_s": Double(FakeHost.replyTokens) * 1000 / 1.5,
+            "x_eff_tok_s": Double(FakeHost.replyTokens) * 1000 / 1.5,
         ]
         for (key, value) in expected {
             #expect((usage[key] as? NSNumber)?.doubleValue == value, "\(key)")

@@ -39,20 +39,26 @@ public final class MeasuredCostModel: DispatchCostModel {
     /// on real figures.
     public static func calibrated(device: Device, repeats: Int = 3) throws -> MeasuredCostModel {
         let model = MeasuredCostModel()
+        try model.calibrate(device: device, clock: DispatchClock.for(device), repeats: repeats)
+        return model
+    }
+
+    /// Times `device` as `calibrated` does and adds what it found to this
+    /// model. The caller must be the device's only user meanwhile (a
+    /// scheduler calls it from its own loop).
+    public func calibrate(device: Device, clock: DispatchClock, repeats: Int = 3) throws {
         let cache = device.makeCache(capacity: 64)
-        let clock = DispatchClock.for(device)
-        _ = try device.dispatch(scratchRows(cache, count: 1))  // warm the pool and the caches
-        for rows in [1, 2, 3, 5, 9, 17] where rows <= rowsMax {
+        _ = try device.dispatch(Self.scratchRows(cache, count: 1))  // warm the pool and the caches
+        for rows in [1, 2, 3, 5, 9, 17] where rows <= Self.rowsMax && rows <= device.rowsMax {
             var best = Duration.seconds(3600)
             for _ in 0..<repeats {
                 cache.truncate(to: 0)
                 let start = clock.now()
-                _ = try device.dispatch(scratchRows(cache, count: rows))
+                _ = try device.dispatch(Self.scratchRows(cache, count: rows))
                 best = min(best, clock.now() - start)
             }
-            model.observe(rows: rows, elapsed: best)
+            observe(rows: rows, elapsed: best)
         }
-        return model
     }
 
     private static func scratchRows(_ cache: KVCache, count: Int) -> [BatchRow] {

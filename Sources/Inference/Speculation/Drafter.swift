@@ -18,6 +18,12 @@ public protocol Drafter: AnyObject {
     /// sequence so far, prompt included); fewer, or none, when it has no idea.
     func propose(after history: [Int], countMax: Int) throws -> Draft
 
+    /// `propose`, for a drafter that chooses among sources: `lengths` says
+    /// how many tokens the governor lets each source draft now, so that a
+    /// source it does not trust yields to one it does. The default ignores
+    /// it.
+    func propose(after history: [Int], countMax: Int, lengths: (String) -> Int) throws -> Draft
+
     /// The reply that followed `context` is finished; drafters that learn
     /// from replies (persona memory) learn from it here.
     func finish(reply: [Int], after context: [Int]) throws
@@ -25,6 +31,12 @@ public protocol Drafter: AnyObject {
 
 extension Drafter {
     public var sources: [String] { [name] }
+
+    public func propose(after history: [Int], countMax: Int, lengths: (String) -> Int) throws
+        -> Draft
+    {
+        try propose(after: history, countMax: countMax)
+    }
 
     public func finish(reply: [Int], after context: [Int]) throws {}
 }

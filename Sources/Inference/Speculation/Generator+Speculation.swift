@@ -154,7 +154,7 @@ extension GenerationStats {
     }
 
     /// Adds one decode dispatch's speculation to the reply's figures.
-    mutating func record(_ step: SpeculationStep, draftTime: Duration) {
+    public mutating func record(_ step: SpeculationStep, draftTime: Duration) {
         steps.append(step)
         self.draftTime += draftTime
         if step.wasPaused {

@@ -1,8 +1,8 @@
 import Support
 import Synchronization
 
-/// What a persona's past replies taught: for each context of two or three
-/// tokens, the tokens that followed it and how often.
+/// What a persona's past replies taught: for each context of two, three,
+/// four or six tokens, the tokens that followed it and how often.
 ///
 /// Personas repeat themselves (a pirate's greeting, a tutor's "Step 1:",
 /// a support bot's sign-off); the table turns those habits into drafts.
@@ -19,8 +19,12 @@ public final class PersonaMemory: Sendable {
     /// The entry bound this table enforces.
     public let entriesMax: Int
 
-    /// Context lengths learned and looked up, longest first.
-    static let orders = [3, 2]
+    /// Context lengths learned and looked up, longest first. Short contexts
+    /// alone are ambiguous in lists and templates ("2nd to" and "3rd to"
+    /// share their last tokens), so a recurring reply drafted from them
+    /// goes astray at every fork; six tokens of context follow the reply
+    /// the persona gave before through them.
+    static let orders = [6, 4, 3, 2]
 
     private let state: Mutex<NGramTable>
     private let store: PersonaMemoryStore?
@@ -140,22 +144,39 @@ struct NGramTable {
     /// (`LlamaConfig.vocabularySizeMax`).
     static let idBits: Int64 = 20
 
-    /// Packs two or three ids and their count into one integer: the count
-    /// in bits 60-61, the ids in 20-bit fields below, oldest highest.
+    /// Packs a context and its length into one integer, the length in bits
+    /// 60-62: two or three ids exactly, in 20-bit fields, oldest highest;
+    /// longer ones as a 60-bit hash (a collision only costs a wrong draft,
+    /// which verification rejects).
     static func key(_ context: ArraySlice<Int>) -> Int64 {
-        precondition(context.count <= 3, "contexts of at most three ids")
+        precondition(PersonaMemory.orders.contains(context.count), "context of \(context.count)")
         var key: Int64 = 0
-        for id in context {
-            precondition(id >= 0 && id < 1 << idBits, "token id \(id) past 20 bits")
-            key = key << idBits | Int64(id)
+        if context.count <= 3 {
+            for id in context {
+                precondition(id >= 0 && id < 1 << idBits, "token id \(id) past 20 bits")
+                key = key << idBits | Int64(id)
+            }
+        } else {
+            key = Int64(bitPattern: hash(context) & (1 << 60 - 1))
         }
         return Int64(context.count) << 60 | key
     }
 
-    /// Whether `context` could come from `key`: a count of 2 or 3.
+    /// FNV-1a over the ids, then SplitMix64's finalizer so that every bit
+    /// of the result depends on every id.
+    private static func hash(_ context: ArraySlice<Int>) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for id in context {
+            h = (h ^ UInt64(truncatingIfNeeded: id)) &* 0x0000_0100_0000_01b3
+        }
+        h = (h ^ (h >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        h = (h ^ (h >> 27)) &* 0x94d0_49bb_1331_11eb
+        return h ^ (h >> 31)
+    }
+
+    /// Whether `context` could come from `key`: a length the table learns.
     static func isValid(context: Int64) -> Bool {
-        let order = context >> 60
-        return context >= 0 && (order == 2 || order == 3)
+        context >= 0 && PersonaMemory.orders.contains(Int(context >> 60))
     }
 
     mutating func insert(_ row: Row) {

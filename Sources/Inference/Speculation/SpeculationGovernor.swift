@@ -38,8 +38,25 @@ public final class SpeculationGovernor: Sendable {
         public var acceptanceForgetting = 0.2
         /// Dispatches between two tries of a source predicted not to pay.
         public var probeEvery = 16
+        /// The per-token acceptance a source starts from, worth five
+        /// trials; sources not listed start from `priorDefault`. A prompt
+        /// lookup that matched two tokens is mostly chance (3 of 27 drafts
+        /// stood on three of the bench's prompts) while one that matched
+        /// eight or more, or a memory context of six, mostly holds; starting
+        /// every source at the same prior spent draft rows on the first and
+        /// drafted the second short until its record caught up.
+        public var priors: [String: Double] = [
+            "ngram/2": 0.3, "ngram/3": 0.5, "ngram/4": 0.65, "ngram/8": 0.85,
+            "memory/2": 0.3, "memory/3": 0.5, "memory/4": 0.65, "memory/6": 0.8,
+        ]
+        public var priorDefault = 0.6
 
         public init() {}
+
+        /// The acceptance `source` starts from.
+        func prior(_ source: String) -> Double {
+            priors[source] ?? priorDefault
+        }
     }
 
     /// What the governor says for the next dispatch.
@@ -79,14 +96,18 @@ public final class SpeculationGovernor: Sendable {
     /// What the governor knows of one drafter.
     private struct Source {
         /// Decaying counts of accepted drafts and of trials (accepted plus
-        /// the rejection that ended a draft early): their ratio is α. The
-        /// prior is 3 in 5.
-        var accepted = 3.0
+        /// the rejection that ended a draft early): their ratio is α. They
+        /// start from the source's prior over five trials.
+        var accepted: Double
         var trials = 5.0
         /// Seconds of drafting per drafted token, moving average.
         var draftSecondsPerToken = 0.0
         /// Dispatches since it last drafted, while predicted not to pay.
         var idleDispatches = 0
+
+        init(prior: Double) {
+            accepted = 5 * prior
+        }
 
         var alpha: Double { min(max(accepted / max(trials, 1e-9), 0.01), 0.99) }
     }
@@ -129,7 +150,7 @@ public final class SpeculationGovernor: Sendable {
             }
             var lengths: [String: Int] = [:]
             for name in sources {
-                var source = state.sources[name] ?? Source()
+                var source = state.sources[name] ?? Source(prior: policy.prior(name))
                 var length = bestLength(source)
                 if length == 0 {
                     // Not predicted to pay: idle, with a short try now and then.
@@ -162,7 +183,7 @@ public final class SpeculationGovernor: Sendable {
         return state.withLock { state in
             // Acceptance: accepted tokens over the trials that produced them.
             let keep = 1 - policy.acceptanceForgetting
-            var known = state.sources[source] ?? Source()
+            var known = state.sources[source] ?? Source(prior: policy.prior(source))
             known.accepted = keep * known.accepted + Double(accepted)
             known.trials = keep * known.trials + Double(accepted < drafted ? accepted + 1 : drafted)
             let perToken = draftTime.seconds / Double(drafted)

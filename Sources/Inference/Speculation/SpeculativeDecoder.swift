@@ -115,7 +115,9 @@ public final class SpeculativeDecoder {
         var draftTime = Duration.zero
         if room > 0, let drafter {
             let start = clock.now()
-            draft = try drafter.propose(after: history, countMax: room)
+            draft = try drafter.propose(after: history, countMax: room) {
+                decision.length(for: $0)
+            }
             draft = draft.prefix(min(room, decision.length(for: draft.source)))
             draftTime = clock.now() - start
         }

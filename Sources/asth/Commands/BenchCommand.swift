@@ -6,6 +6,7 @@ import Inference
 /// measured the way `llamacpp_bench.py` measures llama.cpp (a 512-token
 /// prompt; 128 greedy tokens; best of three), plus total throughput with
 /// several sequences decoding together. A benchmark, never a test.
+/// With `--speculate [MODE]` it runs `BenchSpeculateCommand` instead.
 enum BenchCommand {
     struct Output: Encodable {
         let engine = "asthenosphere"
@@ -30,6 +31,11 @@ enum BenchCommand {
     static let batchSteps = 32
 
     static func run(_ arguments: inout Arguments) throws {
+        // `--speculate [MODE]`: plain against speculative decoding instead.
+        if let mode = arguments.optionalValue("--speculate") {
+            try BenchSpeculateCommand.run(&arguments, mode: mode ?? "auto")
+            return
+        }
         let context = try Context(&arguments)
         let json = arguments.flag("--json")
         let modelName = try arguments.option("--model") ?? ModelStore.defaultModelName

@@ -211,4 +211,8 @@ final class FrozenDrafter: Drafter {
     func propose(after history: [Int], countMax: Int) throws -> Draft {
         try inner.propose(after: history, countMax: countMax)
     }
+
+    func propose(after history: [Int], countMax: Int, lengths: (String) -> Int) throws -> Draft {
+        try inner.propose(after: history, countMax: countMax, lengths: lengths)
+    }
 }

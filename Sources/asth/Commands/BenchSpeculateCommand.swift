@@ -2,12 +2,10 @@ import Foundation
 import Inference
 import Tokenizer
 
-/// `asth bench-speculate`: plain against speculative decoding on the same
-/// prompts, the same model and machine, interleaved run by run, and the
-/// ratios the speculation issue sets targets for.
-///
-/// It stands apart from `asth bench` (the CPU performance command, which
-/// does not exist yet); `bench --speculate` can call `measure` when it does.
+/// `asth bench --speculate [MODE]` (alias `asth bench-speculate`): plain
+/// against speculative decoding on the same prompts, the same model and
+/// machine, interleaved run by run, and the ratios the speculation issue
+/// sets targets for.
 enum BenchSpeculateCommand {
     /// Which target a workload counts towards.
     enum Kind: String, Encodable {
@@ -72,11 +70,13 @@ enum BenchSpeculateCommand {
         let summaries: [Summary]
     }
 
-    static func run(_ arguments: inout Arguments) throws {
+    /// Runs the workloads; `mode` is the drafter, read from `--speculate`
+    /// (default auto) when nil.
+    static func run(_ arguments: inout Arguments, mode given: String? = nil) throws {
         let context = try Context(&arguments)
         let json = arguments.flag("--json")
         let modelName = try arguments.option("--model") ?? ModelStore.defaultModelName
-        let modeText = try arguments.option("--speculate") ?? "auto"
+        let modeText = try given ?? arguments.option("--speculate") ?? "auto"
         let draftName = try arguments.option("--draft-model")
         let maxTokens = try arguments.number("--max-tokens", in: 1...4096) ?? 128
         let repeats = try arguments.number("--repeats", in: 1...100) ?? 3
@@ -86,15 +86,15 @@ enum BenchSpeculateCommand {
         let chosen = workloads.filter { only == nil || $0.name == only }
         guard !chosen.isEmpty else {
             throw UsageError(
-                "asth bench-speculate: --workload \(only ?? ""): expected one of "
+                "asth bench --speculate: --workload \(only ?? ""): expected one of "
                     + workloads.map(\.name).joined(separator: ", "))
         }
         guard clock == "wall" || clock == "cpu" else {
-            throw UsageError("asth bench-speculate: --clock \(clock): expected wall or cpu")
+            throw UsageError("asth bench --speculate: --clock \(clock): expected wall or cpu")
         }
         guard let mode = SpeculationMode(rawValue: modeText), mode != .off else {
             throw UsageError(
-                "asth bench-speculate: --speculate \(modeText): expected ngram, memory, draft or"
+                "asth bench --speculate: --speculate \(modeText): expected ngram, memory, draft or"
                     + " auto")
         }
 
@@ -164,7 +164,7 @@ enum BenchSpeculateCommand {
 
     static func report(_ output: Output) -> String {
         var lines = [
-            "bench-speculate: \(output.model) on \(output.device),"
+            "bench --speculate: \(output.model) on \(output.device),"
                 + " \(output.repeats) interleaved runs each, median"
         ]
         let costs = output.dispatch_ms_by_rows.sorted { Int($0.key)! < Int($1.key)! }

@@ -134,7 +134,8 @@ enum ChatCommand {
         StatusLine.note(line)
     }
 
-    /// The conversation's figures: tokens, dispatches, speed, first token.
+    /// The conversation's figures: tokens, dispatches, speed, first token,
+    /// and what speculation drafted and kept.
     static func stats(_ session: ChatSession) throws {
         let t =
             try session.store?.totals(conversation: session.conversationId)
@@ -142,8 +143,19 @@ enum ChatCommand {
         StatusLine.note(
             "\(t.replies) replies · prompt \(t.promptTokens) tokens (cached"
                 + " \(t.cachedPromptTokens)) · \(t.completionTokens) tokens generated in"
-                + " \(t.dispatches) dispatches · \(String(format: "%.1f", t.tokensPerSecond)) tok/s ·"
-                + " first token \(Int(t.meanTimeToFirstTokenMs)) ms on average")
+                + " \(t.dispatches) dispatches · \(fixed(t.dispatchesPerSecond)) tok/s ·"
+                + " \(fixed(t.tokensPerSecond)) eff tok/s · first token"
+                + " \(Int(t.meanTimeToFirstTokenMs)) ms on average")
+        if let acceptance = t.acceptance {
+            StatusLine.note(
+                "speculation: \(t.acceptedTokens) of \(t.draftedTokens) drafts accepted"
+                    + " (\(fixed(acceptance * 100)) %) · mean accepted length"
+                    + " \(fixed(t.meanAcceptedLength ?? 0, digits: 2)) per drafting dispatch")
+        }
+    }
+
+    private static func fixed(_ value: Double, digits: Int = 1) -> String {
+        String(format: "%.\(digits)f", value)
     }
 
     static func reply(to text: String, session: ChatSession, interactive: Bool, verbose: Bool)
