@@ -1,6 +1,7 @@
 import CPUKernels
 import Foundation
 import Support
+import Synchronization
 
 /// The embedded default device: the llama graph on the CPU kernels, with a
 /// persistent thread pool. It is also the numerical reference every other
@@ -20,6 +21,10 @@ public final class CPUDevice: Device, @unchecked Sendable {
     /// [threadCount][group × contextLength].
     private let attentionScratch: UnsafeMutablePointer<Float>
     private let attentionScratchPerThread: Int
+    /// Set while a dispatch runs: a device has one caller at a time (its
+    /// engine), since the workspace, the pool and the logits it returns
+    /// are its own until the next dispatch.
+    private let dispatching = Atomic<Bool>(false)
     private let log = Log("cpu")
 
     /// - Parameters:
@@ -62,6 +67,10 @@ public final class CPUDevice: Device, @unchecked Sendable {
     }
 
     public func dispatch(_ rows: [BatchRow]) throws -> Logits {
+        let (exchanged, _) = dispatching.compareExchange(
+            expected: false, desired: true, ordering: .acquiring)
+        precondition(exchanged, "CPUDevice.dispatch entered from two threads at once")
+        defer { dispatching.store(false, ordering: .releasing) }
         try validate(rows)
         let w = workspace
         let e = config.embeddingLength

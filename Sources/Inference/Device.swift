@@ -61,6 +61,8 @@ public protocol Device: AnyObject {
     var rowsMax: Int { get }
     /// A fresh KV cache for a sequence of up to `capacity` positions.
     func makeCache(capacity: Int) -> KVCache
-    /// Runs the rows through the model and returns the logits they asked for.
+    /// Runs the rows through the model and returns the logits they asked for,
+    /// valid until the next dispatch. One caller at a time: a device belongs
+    /// to the one engine (or generator) that dispatches on it.
     func dispatch(_ rows: [BatchRow]) throws -> Logits
 }
