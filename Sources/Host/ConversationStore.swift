@@ -27,7 +27,7 @@ public struct StoredConversation: Sendable, Equatable {
 }
 
 /// What a conversation has cost and done so far.
-public struct ConversationTotals: Sendable, Equatable {
+public struct ConversationTotals: ReplyCounts, Sendable, Equatable {
     public var replies = 0
     public var promptTokens = 0
     public var cachedPromptTokens = 0
@@ -43,27 +43,6 @@ public struct ConversationTotals: Sendable, Equatable {
     public var draftingDispatches = 0
 
     public init() {}
-
-    /// Output tokens per second over every reply together ("eff tok/s").
-    public var tokensPerSecond: Double {
-        elapsedMs > 0 ? Double(completionTokens) * 1000 / elapsedMs : 0
-    }
-
-    /// Dispatches per second over every reply: what plain decoding gives
-    /// ("tok/s").
-    public var dispatchesPerSecond: Double {
-        elapsedMs > 0 ? Double(dispatches) * 1000 / elapsedMs : 0
-    }
-
-    /// Accepted over drafted tokens, 0 to 1; nil when nothing was drafted.
-    public var acceptance: Double? {
-        draftedTokens > 0 ? Double(acceptedTokens) / Double(draftedTokens) : nil
-    }
-
-    /// Accepted drafts per dispatch that verified any; nil when none did.
-    public var meanAcceptedLength: Double? {
-        draftingDispatches > 0 ? Double(acceptedTokens) / Double(draftingDispatches) : nil
-    }
 
     /// The mean time to first token of the replies.
     public var meanTimeToFirstTokenMs: Double {

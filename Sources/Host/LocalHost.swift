@@ -311,26 +311,4 @@ extension CompletionUsage {
     }
 }
 
-extension CompletionUsage {
-    /// Output tokens per second of the generation ("eff tok/s").
-    public var tokensPerSecond: Double {
-        elapsedMs > 0 ? Double(completionTokens) * 1000 / elapsedMs : 0
-    }
-
-    /// Dispatches per second: what plain decoding gives ("tok/s").
-    public var dispatchesPerSecond: Double {
-        elapsedMs > 0 ? Double(dispatches) * 1000 / elapsedMs : 0
-    }
-
-    /// Accepted draft tokens over drafted ones, 0 to 1; nil when nothing
-    /// was drafted.
-    public var acceptance: Double? {
-        draftedTokens > 0 ? Double(acceptedTokens) / Double(draftedTokens) : nil
-    }
-
-    /// Accepted drafts per dispatch that verified any: how far a draft runs
-    /// before its first rejection, on average; nil when nothing was drafted.
-    public var meanAcceptedLength: Double? {
-        draftingDispatches > 0 ? Double(acceptedTokens) / Double(draftingDispatches) : nil
-    }
-}
+extension CompletionUsage: ReplyCounts {}

@@ -176,12 +176,9 @@ public struct ReplyRates: Sendable, Equatable {
     public var meanAcceptedLength: Double?
 
     public init(_ usage: CompletionUsage) {
-        let seconds = usage.elapsedMs / 1000
-        effTokensPerSecond = seconds > 0 ? Double(usage.completionTokens) / seconds : 0
-        dispatchesPerSecond = seconds > 0 ? Double(usage.dispatches) / seconds : 0
-        acceptance =
-            usage.draftedTokens > 0
-            ? Double(usage.acceptedTokens) / Double(usage.draftedTokens) : nil
+        effTokensPerSecond = usage.tokensPerSecond
+        dispatchesPerSecond = usage.dispatchesPerSecond
+        acceptance = usage.acceptance
         meanAcceptedLength = usage.meanAcceptedLength
     }
 }
