@@ -78,7 +78,9 @@ enum Command {
         } catch {
             flushOutput()
             let (code, message) = describe(error)
-            FileHandle.standardError.write(Data("asth: \(message)\n".utf8))
+            // One "asth" at the head: a message naming its command has it.
+            let line = message.hasPrefix("asth ") ? message : "asth: \(message)"
+            FileHandle.standardError.write(Data("\(line)\n".utf8))
             return code
         }
     }

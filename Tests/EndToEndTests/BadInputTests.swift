@@ -42,7 +42,7 @@ struct BadInputTests {
         ] {
             let result = try cli.run(command)
             #expect(result.status == 1, "\(name): \(result.stderr)")
-            #expect(result.stderr.hasPrefix("asth: "), "\(name)")
+            #expect(CLI.isErrorLine(result.stderr), "\(name)")
             #expect(result.stderr.split(separator: "\n").count == 1, "\(name): \(result.stderr)")
             #expect(result.stderr.contains(word), "\(name): \(result.stderr)")
             #expect(result.seconds < Self.secondsMax, "\(name) took \(result.seconds) s")
@@ -124,6 +124,6 @@ struct BadInputTests {
         defer { cli.cleanUp() }
         let result = try cli.run(arguments)
         #expect(result.status == 1, "\(arguments): \(result.stderr)")
-        #expect(result.stderr.hasPrefix("asth: "))
+        #expect(CLI.isErrorLine(result.stderr))
     }
 }

@@ -24,6 +24,14 @@ struct CLI {
         }
     }
 
+    /// Whether `stderr` opens with one error line as the CLI writes them:
+    /// `asth: …`, or `asth COMMAND [ACTION]: …` when the message names its
+    /// command.
+    static func isErrorLine(_ stderr: String) -> Bool {
+        stderr.range(of: #"^asth( [a-z-]+)*: "#, options: .regularExpression) != nil
+            && !stderr.hasPrefix("asth: asth")
+    }
+
     enum CLIError: Error {
         case notAnObject(String)
         case binaryMissing(String)

@@ -96,7 +96,7 @@ struct ChatTests {
         defer { cli.cleanUp() }
         let result = try cli.run(["chat", "nobody"], input: "hi\n")
         #expect(result.status == 1)
-        #expect(result.stderr.hasPrefix("asth: "))
+        #expect(CLI.isErrorLine(result.stderr))
         #expect(result.stderr.contains("nobody"))
     }
 }

@@ -54,7 +54,7 @@ struct LedgerGrantTests {
         defer { cli.cleanUp() }
         let result = try cli.run(["ledger", "grant", "assistant", amount])
         #expect(result.status == 1, "\(amount): \(result.stdout)")
-        #expect(result.stderr.hasPrefix("asth: "), "\(result.stderr)")
+        #expect(CLI.isErrorLine(result.stderr), "\(result.stderr)")
         #expect(!result.stdout.contains("granted"))
     }
 
@@ -91,7 +91,7 @@ struct LedgerUsageTests {
         defer { cli.cleanUp() }
         let result = try cli.run(arguments)
         #expect(result.status == 1, "\(arguments): \(result.stdout)")
-        #expect(result.stderr.hasPrefix("asth: "), "\(result.stderr)")
+        #expect(CLI.isErrorLine(result.stderr), "\(result.stderr)")
         #expect(result.stderr.contains(evidence), "\(evidence) in \(result.stderr)")
         #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
     }
