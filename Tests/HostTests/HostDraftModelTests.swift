@@ -1,4 +1,5 @@
 import Foundation
+import GGUF
 import Inference
 import Personas
 import Support
@@ -168,20 +169,82 @@ struct HostDraftModelTests {
     }
 
     @Test("a draft model with another vocabulary is refused with the evidence")
-    func vocabularyMismatch() {
-        // No second model shares this one's tokenizer but not its size, so
-        // the refusal is checked on the error the drafter throws.
-        let error = DraftModelError(
-            file: "/personas/poet.toml", draftModel: "tiny-draft",
-            reason: .vocabularyMismatch(
-                draft: "tiny-draft", draftSize: 32_000, target: "smollm2-135m-instruct",
-                targetSize: 49_152))
-        let text = error.description
+    func vocabularyMismatch() throws {
+        let fixture = try Fixture()
+        let draft = fixture.scratch.url.appendingPathComponent("tiny-draft.gguf")
+        try TinyDraftModel.write(to: draft, vocabulary: ["a", "b", "c", "d", "e"])
+        try fixture.scratch.write(
+            "mismatched.toml",
+            """
+            model = "\(RealModel.path)"
+            [sampling]
+            temperature = 0
+            [speculation]
+            mode = "auto"
+            draft_model = "\(draft.path)"
+            """)
+        let host = fixture.host()
+        let error = #expect(throws: DraftModelError.self) {
+            try Self.ask(host, "mismatched", "Hello")
+        }
+        let text = error.map(String.init(describing:)) ?? ""
+        let file = fixture.scratch.url.appendingPathComponent("mismatched.toml").path
         for part in [
-            "/personas/poet.toml", "draft_model", "tiny-draft", "32000", "smollm2-135m-instruct",
-            "49152",
+            file, "draft_model", "tiny-draft", "5 tokens", "smollm2-135m-instruct", "49152",
         ] {
             #expect(text.contains(part), "\(text) lacks \(part)")
         }
+    }
+}
+
+/// A llama model of one block with zero weights and a five-token
+/// vocabulary: loadable, and a vocabulary no real model shares.
+enum TinyDraftModel {
+    static let embedding = 32
+    static let feedForward = 64
+    static let headCount = 2
+
+    /// Writes the model, borrowing the default model's chat template.
+    static func write(to url: URL, vocabulary: [String]) throws {
+        let template = try GGUFFile(path: RealModel.path).string("tokenizer.chat_template")
+        var builder = GGUFBuilder()
+        let e = embedding
+        let metadata: [(String, GGUFValue)] = [
+            ("general.architecture", .string("llama")),
+            ("llama.embedding_length", .uint32(UInt32(e))),
+            ("llama.feed_forward_length", .uint32(UInt32(feedForward))),
+            ("llama.block_count", .uint32(1)),
+            ("llama.attention.head_count", .uint32(UInt32(headCount))),
+            ("llama.attention.head_count_kv", .uint32(UInt32(headCount))),
+            ("llama.context_length", .uint32(64)),
+            ("llama.attention.layer_norm_rms_epsilon", .float32(1e-5)),
+            ("llama.vocab_size", .uint32(UInt32(vocabulary.count))),
+            ("tokenizer.ggml.model", .string("gpt2")),
+            ("tokenizer.ggml.pre", .string("smollm")),
+            ("tokenizer.ggml.tokens", .array(vocabulary.map { .string($0) })),
+            ("tokenizer.ggml.merges", .array([])),
+            ("tokenizer.chat_template", .string(template)),
+        ]
+        for (key, value) in metadata {
+            builder.add(key, value)
+        }
+
+        // Tensors as [columns, rows], all zero.
+        var tensors: [(String, [Int])] = [
+            ("token_embd.weight", [e, vocabulary.count]), ("output_norm.weight", [e]),
+        ]
+        for name in ["attn_q", "attn_k", "attn_v", "attn_output"] {
+            tensors.append(("blk.0.\(name).weight", [e, e]))
+        }
+        tensors += [
+            ("blk.0.attn_norm.weight", [e]), ("blk.0.ffn_norm.weight", [e]),
+            ("blk.0.ffn_gate.weight", [e, feedForward]), ("blk.0.ffn_up.weight", [e, feedForward]),
+            ("blk.0.ffn_down.weight", [feedForward, e]),
+        ]
+        for (name, dimensions) in tensors {
+            let bytes = [UInt8](repeating: 0, count: dimensions.reduce(4, *))
+            builder.addTensor(name, dimensions: dimensions, type: .f32, data: bytes)
+        }
+        try Data(builder.build()).write(to: url)
     }
 }
