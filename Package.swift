@@ -76,7 +76,9 @@ let package = Package(
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Database"]),
         .testTarget(
             name: "HostTests",
-            dependencies: ["Host", "Inference", "Ledger", "Personas", "Tokenizer", "Support"]),
+            dependencies: [
+                "Host", "Inference", "Ledger", "Personas", "Tokenizer", "Support", "GGUF",
+            ]),
         .testTarget(
             name: "MetricsTests",
             dependencies: ["Metrics", "Host", "Inference", "Database", "Support"]),

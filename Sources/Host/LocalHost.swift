@@ -61,7 +61,7 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
         self.metrics = metrics
         self.isDaemon = isDaemon
         self.engineLimits = engineLimits
-        self.speculation = PersonaSpeculation(home: host.home)
+        self.speculation = PersonaSpeculation(home: host.home, store: host.store)
         self.clock = clock
         self.models = ModelRegistry(
             settings: settings, store: host.store, threads: host.threads, clock: clock,
@@ -69,7 +69,7 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
         ) { model in
             ModelEngine(
                 modelName: model.name, device: device(model.device), clock: clock,
-                limits: engineLimits, metrics: metrics)
+                limits: engineLimits, metrics: metrics, draftThreads: host.threads)
         }
     }
 
@@ -102,7 +102,7 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
 
         // Queue first (busy is refused before anything is held), then hold.
         var spec = prepared.jobSpec
-        spec.speculation = speculation.plan(for: prepared, engine: engine)
+        spec.speculation = try speculation.plan(for: prepared, engine: engine)
         let job = try engine.submit(spec, cancellation: cancellation)
         let billing: Billing
         do {

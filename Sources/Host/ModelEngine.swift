@@ -49,6 +49,9 @@ final class ModelEngine: @unchecked Sendable {
     let dispatchClock: DispatchClock
     /// Set by the loop once `costModel` is calibrated.
     private var costCalibrated = false
+    /// The personas' draft models on this engine, dispatched only from
+    /// the loop's thread; they go with the engine.
+    let draftModels: DraftModels
 
     /// Guards every field below; the loop waits on it for work.
     let condition = NSCondition()
@@ -69,7 +72,8 @@ final class ModelEngine: @unchecked Sendable {
 
     init(
         modelName: String, device: Device, clock: any EngineClock = MonotonicClock(),
-        limits: EngineLimits = EngineLimits(), metrics: (any MetricsSink)? = nil
+        limits: EngineLimits = EngineLimits(), metrics: (any MetricsSink)? = nil,
+        draftThreads: Int? = nil
     ) {
         self.modelName = modelName
         self.device = device
@@ -77,6 +81,7 @@ final class ModelEngine: @unchecked Sendable {
         self.limits = limits
         self.metrics = metrics
         self.dispatchClock = DispatchClock.for(device)
+        self.draftModels = DraftModels(threads: draftThreads)
         self.conversations = ConversationCache(countMax: limits.conversationsCachedMax)
         self.prefixes = PrefixCache(countMax: limits.prefixEntriesMax)
     }

@@ -285,11 +285,11 @@ final class ModelRegistry: @unchecked Sendable {
                 limit: "the models memory bound, \(ByteSize.text(bound)); raise it with "
                     + "`asth serve --models-memory-max`")
         }
-        var used = entries.values.filter { $0 !== entry }.reduce(0) { $0 + $1.costBytes }
+        var used = entries.values.filter { $0 !== entry }.reduce(0) { $0 + cost(of: $1) }
         let idle = entries.values.filter { $0 !== entry && !isInUse($0) }
             .sorted { $0.lastUsed < $1.lastUsed }
         for victim in idle where used + entry.costBytes > bound {
-            used -= victim.costBytes
+            used -= cost(of: victim)
             unload(victim, reason: "evict")
             counters.evictions += 1
         }
@@ -409,9 +409,17 @@ final class ModelRegistry: @unchecked Sendable {
         log.info(
             "unload",
             [
-                "model": entry.name, "reason": reason, "cost_bytes": entry.costBytes,
+                "model": entry.name, "reason": reason, "cost_bytes": cost(of: entry),
                 "idle_s": Int((clock.now() - entry.lastUsed).seconds),
             ])
+    }
+
+    /// What `entry` costs now: its own cost, plus the files of the draft
+    /// models its engine has loaded since (their KV caches, one per
+    /// speculating sequence, are not counted). Caller holds `condition`.
+    private func cost(of entry: Entry) -> Int {
+        guard case .ready(_, let engine) = entry.state else { return entry.costBytes }
+        return entry.costBytes + engine.draftModels.fileBytes
     }
 
     /// Models loaded or loading, for the log.
@@ -428,7 +436,7 @@ extension ModelRegistry {
             entries.values.map { entry in
                 (
                     entry: entry, state: entry.state, inUse: isInUse(entry),
-                    lastUsed: entry.lastUsed, cost: entry.costBytes, file: entry.fileBytes
+                    lastUsed: entry.lastUsed, cost: cost(of: entry), file: entry.fileBytes
                 )
             }
         }
@@ -459,7 +467,7 @@ extension ModelRegistry {
     func memoryStatus() -> ModelMemoryStatus {
         condition.withLock {
             ModelMemoryStatus(
-                usedBytes: entries.values.reduce(0) { $0 + $1.costBytes },
+                usedBytes: entries.values.reduce(0) { $0 + cost(of: $1) },
                 boundBytes: settings.memoryBytesMax, idleTimeoutSeconds: settings.idleSeconds,
                 counters: counters)
         }

@@ -8,9 +8,13 @@ import Support
 /// survives a restart) and each persona's governor, per model.
 ///
 /// Both are keyed by persona and model and handed only to that persona's
-/// jobs: one persona's text never reaches another's drafts.
+/// jobs: one persona's text never reaches another's drafts. A persona's
+/// draft model lives in its target's engine (`ModelEngine.draftModels`);
+/// each job gets its own drafter over it, with its own draft KV cache.
 final class PersonaSpeculation: @unchecked Sendable {
     private let home: Home
+    /// Resolves `draft_model` references.
+    private let models: ModelStore
     private let log = Log("speculation")
 
     /// Guards every field below.
@@ -22,43 +26,70 @@ final class PersonaSpeculation: @unchecked Sendable {
     /// By `key(persona:model:)`.
     private var memories: [String: PersonaMemory] = [:]
     private var governors: [String: SpeculationGovernor] = [:]
-    /// Personas whose `draft` mode was logged as decoded plainly.
+    /// Personas whose `auto` mode was logged as going without its draft model.
     private var draftNoted: Set<String> = []
 
-    init(home: Home) {
+    init(home: Home, store: ModelStore) {
         self.home = home
+        self.models = store
     }
 
     /// The speculator for one job of `prepared`'s persona on `engine`;
     /// nil when its mode is off or it has no persona (raw completions).
     ///
-    /// The host drafts with prompt lookup and the persona's memory; a draft
-    /// model (mode `draft`, or the model named for `auto`) is not run by the
-    /// host yet: `draft` decodes plainly and `auto` combines the other two.
-    func plan(for prepared: PreparedRequest, engine: ModelEngine) -> JobSpeculation? {
+    /// `draft` runs the persona's draft model; `auto` combines prompt
+    /// lookup, the persona's memory and the draft model when one is named
+    /// (going without it, logged once, when its file cannot be loaded).
+    ///
+    /// - Throws: `DraftModelError` when the draft model's vocabulary is
+    ///   not the target's; for `draft`, the loader's errors.
+    func plan(for prepared: PreparedRequest, engine: ModelEngine) throws -> JobSpeculation? {
         guard let persona = prepared.persona else { return nil }
         let model = prepared.model
-        let drafter: Drafter
-        switch persona.speculation.mode {
-        case .off:
-            return nil
-        case .draft:
-            noteDraftUnsupported(persona.name)
-            return nil
-        case .ngram:
-            drafter = PromptLookupDrafter()
-        case .memory:
-            drafter = MemoryDrafter(memory: memory(persona: persona.name, model: model))
-        case .auto:
-            drafter = CombinedDrafter([
-                PromptLookupDrafter(),
-                MemoryDrafter(memory: memory(persona: persona.name, model: model)),
-            ])
+        guard let mode = SpeculationMode(rawValue: persona.speculation.mode.rawValue) else {
+            preconditionFailure("persona mode \(persona.speculation.mode) has no drafter")
         }
+        guard mode != .off else { return nil }
+        let drafter = try Speculator.drafter(
+            for: mode,
+            memory: mode == .memory || mode == .auto
+                ? memory(persona: persona.name, model: model) : nil,
+            draftModel: draftDrafter(for: prepared, persona: persona, engine: engine))
         let governor = governor(persona: persona.name, model: model.name, engine: engine)
         return JobSpeculation(
             speculator: Speculator(drafter: drafter, governor: governor),
             clock: engine.dispatchClock)
+    }
+
+    /// A drafter over the persona's draft model, with a draft cache of the
+    /// job's own; nil when the mode runs none or names none.
+    private func draftDrafter(
+        for prepared: PreparedRequest, persona: Persona, engine: ModelEngine
+    ) throws -> DraftModelDrafter? {
+        let mode = persona.speculation.mode
+        guard mode == .draft || mode == .auto,
+            let reference = persona.speculation.draftModel
+        else { return nil }
+
+        // The model, loaded once per engine; auto goes on without it.
+        let draft: LanguageModel
+        do {
+            draft = try engine.draftModels.model(at: models.resolve(reference.description))
+        } catch  where mode == .auto {
+            noteDraftUnavailable(persona.name, error: error)
+            return nil
+        }
+
+        // Its own cache on the draft device, checked against the target.
+        do {
+            return try DraftModelDrafter(
+                draft: draft, target: prepared.model, capacity: prepared.contextTokens,
+                settings: prepared.sampling)
+        } catch let error as SpeculationError {
+            throw DraftModelError(
+                file: persona.file ?? persona.name, draftModel: reference.description,
+                reason: error)
+        }
     }
 
     /// Lets the job's drafter learn from its finished reply (the persona's
@@ -123,10 +154,10 @@ final class PersonaSpeculation: @unchecked Sendable {
         }
     }
 
-    private func noteDraftUnsupported(_ persona: String) {
+    private func noteDraftUnavailable(_ persona: String, error: any Error) {
         let isNew = lock.withLock { draftNoted.insert(persona).inserted }
         if isNew {
-            log.warn("draft model not run by the host; decoding plainly", ["persona": persona])
+            log.warn("auto: draft model not loaded", ["persona": persona, "error": error])
         }
     }
 

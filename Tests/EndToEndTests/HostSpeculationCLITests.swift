@@ -7,8 +7,9 @@ import Testing
 struct HostSpeculationCLITests {
     static let question = "List the days of the week, one per line."
 
-    /// A fresh home with one greedy persona drafting with `mode`.
-    static func setUp(mode: String) throws -> (CLI, URL) {
+    /// A fresh home with one greedy persona drafting with `mode` (and
+    /// `draft`, the draft model, when given).
+    static func setUp(mode: String, draft: String? = nil) throws -> (CLI, URL) {
         let cli = try CLI()
         let folder = cli.home.appendingPathComponent("personas")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -20,6 +21,7 @@ struct HostSpeculationCLITests {
             temperature = 0.0
             [speculation]
             mode = "\(mode)"
+            \(draft.map { "draft_model = \"\($0)\"" } ?? "")
             """
         try Data(persona.utf8).write(to: folder.appendingPathComponent("lister.toml"))
         return (cli, folder)
@@ -54,6 +56,18 @@ struct HostSpeculationCLITests {
         #expect((length ?? 0) > 0)
         let text = try cli.run(["metrics"])
         #expect(text.stdout.contains("acc len"), "\(text.stdout)")
+    }
+
+    @Test("a persona with a draft model drafts with it: /stats shows its acceptance")
+    func draftModel() throws {
+        // The default model is the only one with its vocabulary: it drafts
+        // for itself, so every draft stands.
+        let (cli, folder) = try Self.setUp(mode: "draft", draft: "smollm2-135m-instruct")
+        defer { cli.cleanUp() }
+        let input = "\(Self.question)\n/stats\n/bye\n"
+        let chat = try cli.run(["chat", "--personas", folder.path, "lister"], input: input)
+        #expect(chat.status == 0, "\(chat.stderr)")
+        #expect(chat.stderr.contains("drafts accepted (100.0 %)"), "\(chat.stderr)")
     }
 
     @Test("a persona's memory is kept in the home and drafts in the next process")

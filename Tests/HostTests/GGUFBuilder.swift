@@ -1,0 +1,1 @@
+../GGUFTests/GGUFBuilder.swift
