@@ -104,3 +104,28 @@ void asth_scalar_rope_norm(float *x, int64_t n_heads, int64_t head_dim, int64_t 
         theta *= theta_scale;
     }
 }
+
+/* The angles of asth_scalar_rope_norm, in its order, once per position. */
+void asth_rope_angles(int64_t rope_dims, int64_t pos, float freq_base, float *cos_sin) {
+    float theta_scale = powf(freq_base, -2.0f / (float)rope_dims);
+    float theta = (float)pos;
+    for (int64_t i = 0; i < rope_dims; i += 2) {
+        cos_sin[i] = cosf(theta);
+        cos_sin[i + 1] = sinf(theta);
+        theta *= theta_scale;
+    }
+}
+
+/* The rotation of asth_scalar_rope_norm with angles made beforehand. */
+void asth_rope_turn(float *x, int64_t n_heads, int64_t head_dim, int64_t rope_dims,
+                    const float *cos_sin) {
+    for (int64_t h = 0; h < n_heads; h++) {
+        float *head = x + h * head_dim;
+        for (int64_t i = 0; i < rope_dims; i += 2) {
+            float x0 = head[i];
+            float x1 = head[i + 1];
+            head[i] = fmaf(x0, cos_sin[i], -(x1 * cos_sin[i + 1]));
+            head[i + 1] = fmaf(x0, cos_sin[i + 1], x1 * cos_sin[i]);
+        }
+    }
+}

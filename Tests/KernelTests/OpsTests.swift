@@ -56,6 +56,22 @@ import Testing
         #expect(y == x)
     }
 
+    /// Angles made once and turned per head give `asth_rope_norm`'s numbers
+    /// bit for bit, for partial and full rotary widths and far positions.
+    @Test(arguments: [(Int64(64), Int64(0)), (64, 1), (64, 151), (32, 300), (64, 8191)])
+    func ropeInTwoStepsMatchesOneStep(ropeDims: Int64, pos: Int64) {
+        var rng = SeededGenerator(seed: 6)
+        let x = randomFloats(9 * 64, using: &rng)
+        var oneStep = x
+        asth_rope_norm(&oneStep, 9, 64, ropeDims, pos, 10000)
+        var angles = [Float](repeating: .nan, count: Int(ropeDims))
+        asth_rope_angles(ropeDims, pos, 10000, &angles)
+        var twoSteps = x
+        asth_rope_turn(&twoSteps, 9, 64, ropeDims, angles)
+        #expect(twoSteps.map(\.bitPattern) == oneStep.map(\.bitPattern))
+        #expect(twoSteps != x || pos == 0)
+    }
+
     /// Each pair turns by pos·base^(−2i/dims): norms stay, angles match a
     /// double reference, and elements past rope_dims stay untouched.
     @Test(arguments: [(Int64(64), Int64(1)), (64, 17), (32, 300)])

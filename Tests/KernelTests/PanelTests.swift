@@ -87,12 +87,13 @@ struct PackedWeights {
 
     /// Every variant on panels against the scalar reference on the file's
     /// rows, bit for bit: row counts that leave a short last panel, batches
-    /// of 1, 2, 3, 8 and 17 rows, row ranges on and off panel boundaries;
-    /// outputs outside the range stay untouched.
+    /// of 1 to 5, 7, 8 and 17 rows (tiles of 2 and a last one of 1), row
+    /// ranges on and off panel boundaries; outputs outside the range stay
+    /// untouched.
     @Test(arguments: supportedVariants, panelledTypes)
     func matchesScalarOnFileRows(variant: asth_variant, type: asth_type) {
         var rng = SeededGenerator(seed: 500 + UInt64(type.rawValue))
-        for nBatch in [1, 2, 3, 8, 17] {
+        for nBatch in [1, 2, 3, 4, 5, 7, 8, 17] {
             for (nOut, nIn) in [(37, 576), (50, 96), (16, 1536), (7, 32)] {
                 let problem = MatmulProblem(
                     type: type, nIn: nIn, nOut: nOut, nBatch: nBatch, using: &rng)

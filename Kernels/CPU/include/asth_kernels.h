@@ -214,6 +214,17 @@ void asth_rope_norm(float *x, int64_t n_heads, int64_t head_dim, int64_t rope_di
                     int64_t pos, float freq_base);
 
 /*
+ * asth_rope_norm in two steps, so that one position's angles serve every
+ * layer of a dispatch: cos_sin[i] = cos theta_{i/2}, cos_sin[i + 1] =
+ * sin theta_{i/2} for even i < rope_dims, computed as asth_rope_norm does;
+ * then asth_rope_turn rotates x by them. Together they give asth_rope_norm's
+ * numbers bit for bit.
+ */
+void asth_rope_angles(int64_t rope_dims, int64_t pos, float freq_base, float *cos_sin);
+void asth_rope_turn(float *x, int64_t n_heads, int64_t head_dim, int64_t rope_dims,
+                    const float *cos_sin);
+
+/*
  * Attention of one query head over positions [0, n_pos) of an fp16 KV cache.
  * k and v point at the first position's row for this head's KV head; rows
  * are kv_stride elements apart. As in ggml's non-flash path, q is rounded to
