@@ -28,7 +28,7 @@ struct ModelIdleTests {
 
         // Within a few reaper rounds the model is gone; the counts stay.
         var status = loaded
-        try ServeTests.wait("the idle unload", seconds: 20) {
+        try ServeTests.wait("the idle unload", seconds: 60) {
             status = try ServeTests.ps(cli)
             return (status["models"] as? [Any])?.isEmpty == true
         }

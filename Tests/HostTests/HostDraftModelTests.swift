@@ -149,10 +149,9 @@ struct HostDraftModelTests {
             #expect(result.usage.draftedTokens > 0)
         }
         #expect(try Self.engine(host).draftModels.count == 1)
-
-        // They rode shared dispatches: the draft device served both in turn.
-        let status = try #require(host.status().models.first)
-        #expect(status.batchSizes.contains { $0.sequences == 2 })
+        // Whether the two overlap depends on the machine's timing, so this
+        // test does not ask for a shared dispatch; EngineSpeculationTests
+        // puts a drafting and a plain sequence in one dispatch step by step.
     }
 
     @Test("a draft model that cannot load: draft is refused, auto goes without it")

@@ -283,10 +283,10 @@ struct ModelRegistryTests {
         }
     }
 
-    /// Polls `condition` for up to ten seconds: an unloaded model goes once
+    /// Polls `condition` for up to a minute: an unloaded model goes once
     /// its engine's loop has seen the stop.
     static func wait(_ condition: () -> Bool) throws {
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(60)
         while !condition() {
             guard Date() < deadline else { throw CancellationError() }
             Thread.sleep(forTimeInterval: 0.01)
