@@ -20,6 +20,9 @@ public struct Counters: Sendable, Equatable {
         case replyDispatches = "reply_dispatches"
         case draftedTokens = "drafted_tokens"
         case acceptedTokens = "accepted_tokens"
+        /// Dispatches that verified drafts: accepted tokens over these is
+        /// the mean accepted length.
+        case draftingDispatches = "drafting_dispatches"
         case microMotes = "micro_motes"
         /// Sum of reply wall times, milliseconds.
         case elapsedMs = "elapsed_ms"
@@ -143,6 +146,7 @@ private struct Accumulator {
         add(.replyDispatches, Double(u.dispatches))
         add(.draftedTokens, Double(u.draftedTokens))
         add(.acceptedTokens, Double(u.acceptedTokens))
+        add(.draftingDispatches, Double(u.draftingDispatches))
         add(.microMotes, Double(u.microMotes))
         add(.elapsedMs, u.elapsedMs)
         add(.firstTokenMs, u.timeToFirstTokenMs)

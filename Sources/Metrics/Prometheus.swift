@@ -60,6 +60,11 @@ public enum Prometheus {
                 "asth_accepted_tokens_total", "Draft tokens accepted by the model.",
                 .acceptedTokens, 1
             ),
+            (
+                "asth_drafting_dispatches_total",
+                "Dispatches that verified drafts (accepted over these: mean accepted length).",
+                .draftingDispatches, 1
+            ),
             ("asth_motes_total", "Motes charged to the persona.", .microMotes, 1e-6),
         ]
         for (name, help, family, scale) in replyCounters {

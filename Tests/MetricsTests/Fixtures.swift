@@ -39,6 +39,9 @@ func reply(
     usage.timeToFirstTokenMs = firstTokenMs
     usage.draftedTokens = drafted
     usage.acceptedTokens = accepted
+    // Drafts verified in dispatches of up to four: a figure that differs
+    // from both counts.
+    usage.draftingDispatches = (drafted + 3) / 4
     usage.microMotes = microMotes
     usage.stopReason = stop
     return ReplyRecord(

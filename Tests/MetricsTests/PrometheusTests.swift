@@ -33,6 +33,7 @@ struct PrometheusTests {
         let expected: [String: String] = [
             "asth_completion_tokens_total": "counter", "asth_dispatches_total": "counter",
             "asth_drafted_tokens_total": "counter", "asth_accepted_tokens_total": "counter",
+            "asth_drafting_dispatches_total": "counter",
             "asth_motes_total": "counter", "asth_requests_total": "counter",
             "asth_queue_depth": "gauge", "asth_request_duration_seconds": "histogram",
             "asth_time_to_first_token_seconds": "histogram",
@@ -41,6 +42,12 @@ struct PrometheusTests {
         for (name, type) in expected {
             #expect(families[name]?.type == type, "\(name)")
         }
+
+        // Drafting dispatches add up as the replies count them.
+        let drafting = try #require(families["asth_drafting_dispatches_total"])
+        let draftingSent = history.replies.reduce(0) { $0 + $1.usage.draftingDispatches }
+        #expect(draftingSent > 0)
+        #expect(drafting.samples.reduce(0) { $0 + $1.value } == Double(draftingSent))
 
         // Figures: tokens per persona, replies per histogram, the hostile name.
         let tokens = try #require(families["asth_completion_tokens_total"])
