@@ -145,4 +145,8 @@ public struct PersonaStatus: Codable, Sendable, Equatable {
     public var replies: Int
     /// Requests refused as busy.
     public var refused: Int
+    /// Its speculation on this model, nil when it has not speculated: the
+    /// dispatches left in a pause (0 while drafting) and the pauses so far.
+    public var speculationPauseRemaining: Int? = nil
+    public var speculationPauses: Int? = nil
 }

@@ -159,7 +159,18 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
 
     /// What the host is doing now.
     public func status() -> HostStatus {
-        let statuses = models.statuses()
+        var statuses = models.statuses()
+        for m in statuses.indices {
+            for p in statuses[m].personas.indices {
+                let persona = statuses[m].personas[p]
+                guard
+                    let record = speculation.snapshot(
+                        persona: persona.name, model: statuses[m].name)
+                else { continue }
+                statuses[m].personas[p].speculationPauseRemaining = record.pauseRemaining
+                statuses[m].personas[p].speculationPauses = record.pauses
+            }
+        }
         return HostStatus(
             pid: getpid(), isDaemon: isDaemon, uptimeSeconds: clock.now().seconds,
             dispatches: statuses.reduce(models.dispatchesUnloaded) { $0 + $1.dispatches },

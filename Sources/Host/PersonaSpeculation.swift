@@ -142,6 +142,12 @@ final class PersonaSpeculation: @unchecked Sendable {
 
     /// The persona's governor on `model`, shared by its replies so that
     /// its record carries over; prices rows with the engine's cost model.
+    /// The governor's record of `persona` on `model`; nil when it has not
+    /// speculated there.
+    func snapshot(persona: String, model: String) -> SpeculationGovernor.Snapshot? {
+        lock.withLock { governors[Self.key(persona: persona, model: model)]?.snapshot() }
+    }
+
     private func governor(persona: String, model: String, engine: ModelEngine)
         -> SpeculationGovernor
     {

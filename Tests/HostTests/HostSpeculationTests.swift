@@ -86,6 +86,14 @@ struct HostSpeculationTests {
         #expect(usage.draftedTokens > 0)
         Self.checkUsage(usage)
         Self.checkUsage(plain)
+
+        // The status says who speculates: the governor's record, or none.
+        let personas = try #require(host.status().models.first).personas
+        let speculating = try #require(personas.first { $0.name == persona })
+        let plainStatus = try #require(personas.first { $0.name == "plain" })
+        #expect(speculating.speculationPauseRemaining != nil)
+        #expect(speculating.speculationPauses != nil)
+        #expect(plainStatus.speculationPauseRemaining == nil)
     }
 
     @Test("a persona's memory drafts its recurring reply, survives a restart, and is its own")

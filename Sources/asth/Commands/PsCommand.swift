@@ -44,14 +44,14 @@ enum PsCommand {
             guard model.state != "loading" else { continue }
             text += row([
                 "PERSONA", "WEIGHT", "QUEUE", "ACTIVE", "TOK/S", "SHARE", "SHARE 1m",
-                "MOTES/MIN", "TOKENS", "BUSY",
+                "MOTES/MIN", "TOKENS", "BUSY", "DRAFTING",
             ])
             for p in model.personas {
                 text += row([
                     p.name, "\(p.weight)", "\(p.queueDepth)", "\(p.activeSequences)",
                     String(format: "%.1f", p.tokensPerSecond), percent(p.deviceShare),
                     percent(p.recentDeviceShare), String(format: "%.2f", p.motesPerMinute),
-                    "\(p.tokens)", "\(p.refused)",
+                    "\(p.tokens)", "\(p.refused)", drafting(p),
                 ])
             }
         }
@@ -98,11 +98,18 @@ enum PsCommand {
 
     /// Columns padded to fixed widths.
     static func row(_ cells: [String]) -> String {
-        let widths = [16, 7, 6, 7, 8, 7, 9, 10, 8, 5]
+        let widths = [16, 7, 6, 7, 8, 7, 9, 10, 8, 6, 8]
         return zip(cells, widths).map { cell, width in
             cell.count >= width
                 ? cell + " " : cell.padding(toLength: width, withPad: " ", startingAt: 0)
         }.joined().trimmingCharacters(in: .whitespaces) + "\n"
+    }
+
+    /// Whether a persona drafts: "-" when it has not speculated, "on", or
+    /// "paused N" with the dispatches its governor still sits out.
+    static func drafting(_ p: PersonaStatus) -> String {
+        guard let remaining = p.speculationPauseRemaining else { return "-" }
+        return remaining > 0 ? "paused \(remaining)" : "on"
     }
 
     static func percent(_ share: Double) -> String {
