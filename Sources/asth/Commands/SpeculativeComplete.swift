@@ -103,7 +103,8 @@ enum SpeculativeComplete {
                 StatusLine.note(
                     "\(mode.rawValue): \(Int((acceptance * 100).rounded()))% of"
                         + " \(stats.draftedTokens) drafts accepted · \(stats.dispatches)"
-                        + " dispatches · \(String(format: "%.1f", stats.dispatchesPerSecond)) tok/s"
+                        + " dispatches · "
+                        + "\(String(format: "%.1f", stats.dispatchesPerSecond)) tok/s"
                 )
             }
         }
