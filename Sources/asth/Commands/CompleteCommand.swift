@@ -19,11 +19,17 @@ enum CompleteCommand {
         let acceptance: Nullable<Double>
         let motes: Double
         let stop: String
-        /// The drafter and its figures: off and zeros on this path
-        /// (`SpeculativeComplete` fills them in).
+        /// The drafter and its figures: off and zeros through the host;
+        /// `SpeculativeComplete` fills them in, and the rest of them, which
+        /// only it reports (left out of the JSON when nil).
         var speculate = "off"
         var drafted = 0
         var accepted = 0
+        var drafting_dispatches: Int? = nil
+        var mean_accepted_length: Double? = nil
+        var acceptance_by_position: [Double]? = nil
+        var speculation_pauses: Int? = nil
+        var paused_dispatches: Int? = nil
     }
 
     static func run(_ arguments: inout Arguments) throws {

@@ -9,30 +9,6 @@ import Tokenizer
 /// speculation figures in `--json`. Plain completions go through the host
 /// (`CompleteCommand`).
 enum SpeculativeComplete {
-    struct Output: Encodable {
-        let ids: [Int]
-        let text: String
-        let tokens: Int
-        let prompt_tokens: Int
-        let dispatches: Int
-        let elapsed_ms: Double
-        let tok_s: Double
-        let eff_tok_s: Double
-        /// Accepted draft tokens over drafted ones, 0 to 1; null when off.
-        let acceptance: Nullable<Double>
-        let motes: Double
-        let stop: String
-        /// The drafter, and its figures (all 0 when off).
-        let speculate: String
-        let drafted: Int
-        let accepted: Int
-        let drafting_dispatches: Int
-        let mean_accepted_length: Double
-        let acceptance_by_position: [Double]
-        let speculation_pauses: Int
-        let paused_dispatches: Int
-    }
-
     static func run(_ arguments: inout Arguments, context: Context, mode text: String) throws {
         let json = arguments.flag("--json")
         let special = arguments.flag("--special")
@@ -74,12 +50,12 @@ enum SpeculativeComplete {
                 device: model.device.name))
         if json {
             try printJSON(
-                Output(
+                CompleteCommand.Output(
                     ids: generated, text: text, tokens: stats.outputTokens,
                     prompt_tokens: stats.promptTokens, dispatches: stats.dispatches,
-                    elapsed_ms: (stats.elapsed.milliseconds * 10).rounded() / 10,
-                    tok_s: rounded(stats.dispatchesPerSecond),
-                    eff_tok_s: rounded(stats.tokensPerSecond),
+                    elapsed_ms: CompleteCommand.rounded(stats.elapsed.milliseconds),
+                    tok_s: CompleteCommand.rounded(stats.dispatchesPerSecond),
+                    eff_tok_s: CompleteCommand.rounded(stats.tokensPerSecond),
                     acceptance: Nullable(stats.acceptance.map { ($0 * 1000).rounded() / 1000 }),
                     motes: Double(price.rawValue) / 1e6, stop: stats.stopReason.rawValue,
                     speculate: mode.rawValue, drafted: stats.draftedTokens,
@@ -166,10 +142,6 @@ enum SpeculativeComplete {
         text += tail
         if echo { Swift.print(tail, terminator: "") }
         return (ids, text, stats)
-    }
-
-    static func rounded(_ value: Double) -> Double {
-        (value * 10).rounded() / 10
     }
 }
 
