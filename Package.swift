@@ -68,12 +68,12 @@ let package = Package(
         // Tests: one target per module, plus end-to-end tests through the CLI.
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"]),
-        .testTarget(name: "KernelTests", dependencies: ["CPUKernels"]),
+        .testTarget(name: "KernelTests", dependencies: ["CPUKernels", "Support"]),
         .testTarget(
             name: "InferenceTests",
             dependencies: ["Inference", "GGUF", "Tokenizer", "Database", "Support"]),
         .testTarget(name: "PersonasTests", dependencies: ["Personas"]),
-        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Database"]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Database", "Support"]),
         .testTarget(
             name: "HostTests",
             dependencies: [

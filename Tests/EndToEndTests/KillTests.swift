@@ -1,4 +1,5 @@
 import Foundation
+import Support
 import Testing
 
 /// `asth chat` killed with SIGKILL at seeded random points (start-up and
@@ -340,22 +341,4 @@ struct Charge: CustomStringConvertible {
 
 struct KillError: Error, CustomStringConvertible {
     let description: String
-}
-
-/// SplitMix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number
-/// generators", 2014): seeded, so that a failing run replays exactly.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

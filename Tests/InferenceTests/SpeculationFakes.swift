@@ -1,4 +1,5 @@
 import Inference
+import Support
 
 /// A device whose logits depend only on the token of each row: a Markov
 /// chain over a small vocabulary, so that the exact distribution of any

@@ -1,6 +1,7 @@
 import Database
 import Foundation
 import Inference
+import Support
 import Testing
 
 /// Persona memory: learned from replies, kept across restarts, bounded, and

@@ -1,5 +1,6 @@
 import Foundation
 import Inference
+import Support
 import Testing
 
 /// The acceptance rule keeps the model's own distribution, and greedy

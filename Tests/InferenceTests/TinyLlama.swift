@@ -1,5 +1,6 @@
 import GGUF
 import Inference
+import Support
 import Synchronization
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+import Support
 import Testing
 
 @testable import Ledger
@@ -32,24 +33,6 @@ import Testing
         for kind in ["grant", "hold", "post", "void", "charge", "expired", "refused", "retry"] {
             #expect(run.counts[kind, default: 0] > 0, "seed \(seed) never did \(kind)")
         }
-    }
-}
-
-/// SplitMix64 (Steele, Lea and Flood, 2014): a small seeded generator, so
-/// that a run replays exactly from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -1,3 +1,5 @@
+import Support
+
 /// The speculative-sampling rule (Leviathan, Kalman and Matias 2023; Chen
 /// et al. 2023): a drafted token `x` drawn from `q` is kept with probability
 /// `min(1, p(x) / q(x))`; when it is not, the replacement is drawn from the

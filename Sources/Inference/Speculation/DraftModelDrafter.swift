@@ -1,3 +1,5 @@
+import Support
+
 /// Drafts with a smaller model that shares the target's vocabulary, on the
 /// same kind of device, with its own KV cache.
 ///
