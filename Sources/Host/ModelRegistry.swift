@@ -270,10 +270,14 @@ final class ModelRegistry: @unchecked Sendable {
     /// - Throws: `HostError.badRequest` when the model alone passes the
     ///   bound; `HostError.busy` when the models in use leave no room.
     private func makeRoom(for entry: Entry) throws {
-        guard let bound = settings.memoryBytesMax else { return }
+        guard var bound = settings.memoryBytesMax else { return }
         if entry.costBytes > bound && settings.admitsLoneModel {
-            try makeRoomAlone(for: entry, bound: bound)
-            return
+            // Under the default bound a model bigger than it may load alone:
+            // the other models make room as for a bound of its own size.
+            log.warn(
+                "model over the default memory bound: it loads alone",
+                ["model": entry.name, "cost_bytes": entry.costBytes, "bound_bytes": bound])
+            bound = entry.costBytes
         }
         guard entry.costBytes <= bound else {
             let caches = entry.costBytes - entry.fileBytes
@@ -304,25 +308,6 @@ final class ModelRegistry: @unchecked Sendable {
             throw HostError.busy(
                 queueDepth: 0, retryAfterSeconds: Limits.Host.modelsFullRetrySeconds)
         }
-    }
-
-    /// Under the default bound, a model bigger than the bound loads alone:
-    /// every other model not in use is unloaded, and the load is refused as
-    /// busy while one is. Caller holds `condition`.
-    private func makeRoomAlone(for entry: Entry, bound: Int) throws {
-        let others = entries.values.filter { $0 !== entry }
-        for victim in others where !isInUse(victim) {
-            unload(victim, reason: "evict")
-            counters.evictions += 1
-        }
-        guard entries.values.allSatisfy({ $0 === entry }) else {
-            counters.refusals += 1
-            throw HostError.busy(
-                queueDepth: 0, retryAfterSeconds: Limits.Host.modelsFullRetrySeconds)
-        }
-        log.warn(
-            "model over the default memory bound, loaded alone",
-            ["model": entry.name, "cost_bytes": entry.costBytes, "bound_bytes": bound])
     }
 
     /// The most a model may cost, in bytes: its file (mapped read-only)
