@@ -68,6 +68,8 @@ struct SpeculationCLITests {
         #expect(summaries.allSatisfy { ($0["ratio"] as? Double ?? 0) > 0 })
         let workloads = try #require(object["workloads"] as? [[String: Any]])
         #expect(workloads.allSatisfy { $0["identical"] as? Bool == true })
+        // Each row shows the reply it measured.
+        #expect(workloads.allSatisfy { !($0["reply"] as? String ?? "").isEmpty })
     }
 
     @Test("bench-speculate stays an alias of bench --speculate MODE")

@@ -133,7 +133,8 @@ extension BenchSpeculateCommand {
                     ? rounded(Double(accepted) / Double(drafting), 2) : 0,
                 plain_dispatches: plain[0].stats.dispatches, dispatches: stats[0].dispatches,
                 pauses: stats.map(\.speculationPauses).reduce(0, +),
-                identical: pairs.allSatisfy { $0.ids == $1.ids })
+                identical: pairs.allSatisfy { $0.ids == $1.ids },
+                reply: (try? model.tokenizer.decode(plain[0].ids)) ?? "")
         }
 
         /// The drafter for the mode, frozen so that measured replies teach
@@ -163,9 +164,20 @@ extension BenchSpeculateCommand {
                 messages, addGenerationPrompt: true, with: model.tokenizer)
         }
 
-        /// One greedy reply on a fresh sequence.
+        /// One greedy reply on a fresh sequence, timed from after the
+        /// prefill: the prompt but its last token is in the cache before the
+        /// clocks start, so both runs time decoding alone (as llama.cpp's
+        /// eval rate does), and a short reply is not diluted by a prefill
+        /// that speculation cannot shorten.
         private func generate(_ prompt: [Int], speculator: Speculator?) throws -> Timed {
             let sequence = model.makeSequence(capacity: prompt.count + maxTokens)
+            if prompt.count > 1 {
+                var prefillSampler = Sampler(settings: .greedy)
+                _ = try Generator(device: model.device).generate(
+                    prompt: Array(prompt.dropLast()), on: sequence, maxTokens: 1,
+                    sampler: &prefillSampler, stopIDs: []
+                ) { _ in true }
+            }
             var sampler = Sampler(settings: .greedy)
             var ids: [Int] = []
             let cpuStart = BenchSpeculateCommand.processCPUSeconds()

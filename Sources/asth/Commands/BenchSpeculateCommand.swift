@@ -43,6 +43,8 @@ enum BenchSpeculateCommand {
         let dispatches: Int
         let pauses: Int
         let identical: Bool
+        /// The plain greedy reply, so that a reader can see what was measured.
+        let reply: String
     }
 
     /// A target and how the run did against it.
@@ -165,7 +167,8 @@ enum BenchSpeculateCommand {
     static func report(_ output: Output) -> String {
         var lines = [
             "bench --speculate: \(output.model) on \(output.device),"
-                + " \(output.repeats) interleaved runs each, median"
+                + " \(output.repeats) interleaved runs each, median; decoding timed, the"
+                + " prompt prefilled before the clocks start"
         ]
         let costs = output.dispatch_ms_by_rows.sorted { Int($0.key)! < Int($1.key)! }
         lines.append(
