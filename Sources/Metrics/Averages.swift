@@ -21,6 +21,9 @@ public struct Averages: Codable, Sendable, Equatable {
     /// The mean of per-reply acceptance (accepted ÷ drafted), as a percentage,
     /// over the replies that drafted; nil when none did.
     public var meanAcceptancePercent: Double?
+    /// Accepted drafts per dispatch that verified any, all replies pooled
+    /// (Σ accepted ÷ Σ drafting dispatches); nil when none drafted.
+    public var meanAcceptedLength: Double?
     /// Motes per reply.
     public var motesPerMessage: Double
     /// Time to first token per reply, milliseconds.
@@ -50,6 +53,8 @@ public struct Averages: Codable, Sendable, Equatable {
         sums.dispatchRates = sum(.dispatchRateSum)
         sums.acceptances = sum(.acceptanceSum)
         sums.draftingReplies = sum(.draftingReplies)
+        sums.acceptedTokens = sum(.acceptedTokens)
+        sums.draftingDispatches = sum(.draftingDispatches)
         sums.microMotes = sum(.microMotes)
         sums.firstTokenMs = sum(.firstTokenMs)
         self.init(sums)
@@ -65,6 +70,8 @@ public struct Averages: Codable, Sendable, Equatable {
         meanDispatchesPerSecond = s.dispatchRates / n
         meanAcceptancePercent =
             s.draftingReplies > 0 ? 100 * s.acceptances / s.draftingReplies : nil
+        meanAcceptedLength =
+            s.draftingDispatches > 0 ? s.acceptedTokens / s.draftingDispatches : nil
         motesPerMessage = s.microMotes / 1e6 / n
         firstTokenMsPerMessage = s.firstTokenMs / n
         totalTokens = Int(s.tokens)
@@ -81,6 +88,8 @@ public struct Averages: Codable, Sendable, Equatable {
         var dispatchRates = 0.0
         var acceptances = 0.0
         var draftingReplies = 0.0
+        var acceptedTokens = 0.0
+        var draftingDispatches = 0.0
         var microMotes = 0.0
         var firstTokenMs = 0.0
 
@@ -95,8 +104,45 @@ public struct Averages: Codable, Sendable, Equatable {
                 acceptances += acceptance
                 draftingReplies += 1
             }
+            acceptedTokens += Double(usage.acceptedTokens)
+            draftingDispatches += Double(usage.draftingDispatches)
             microMotes += Double(usage.microMotes)
             firstTokenMs += usage.timeToFirstTokenMs
         }
+    }
+}
+
+extension Averages {
+    /// The averages as (label, value with its unit) lines, in the order the
+    /// report and the dashboard show them.
+    public var readableLines: [(String, String)] {
+        [
+            ("tokens/msg", Readable.fixed(tokensPerMessage, 1) + " tokens"),
+            ("elapsed/msg", Readable.fixed(elapsedMsPerMessage / 1000, 2) + " s"),
+            (
+                "eff tok/s, mean of replies",
+                Readable.fixed(meanEffTokensPerSecond, 1) + " tokens/s (each reply's rate)"
+            ),
+            (
+                "eff tok/s, overall",
+                Readable.fixed(overallEffTokensPerSecond, 1) + " tokens/s (Σ tokens ÷ Σ time)"
+            ),
+            (
+                "tok/s, mean of replies",
+                Readable.fixed(meanDispatchesPerSecond, 1) + " dispatches/s"
+            ),
+            (
+                "acceptance, mean of replies",
+                meanAcceptancePercent.map { Readable.fixed($0, 1) + " %" }
+                    ?? "n/a (no tokens drafted)"
+            ),
+            (
+                "accepted length, mean",
+                meanAcceptedLength.map { Readable.fixed($0, 2) + " tokens per drafting dispatch" }
+                    ?? "n/a (no tokens drafted)"
+            ),
+            ("Motes/msg", Readable.motes(motesPerMessage) + " Motes"),
+            ("time to first token", Readable.fixed(firstTokenMsPerMessage, 1) + " ms"),
+        ]
     }
 }

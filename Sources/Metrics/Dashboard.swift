@@ -77,21 +77,7 @@ public enum Dashboard {
     }
 
     static func card(title: String, color: String?, averages a: Averages) -> String {
-        let acceptance = a.meanAcceptancePercent.map { Readable.fixed($0, 1) + " %" } ?? "n/a"
-        let rows = [
-            ("replies", "\(a.replies)"),
-            ("tokens/msg", Readable.fixed(a.tokensPerMessage, 1) + " tokens"),
-            ("elapsed/msg", Readable.fixed(a.elapsedMsPerMessage / 1000, 2) + " s"),
-            ("eff tok/s, mean of replies", Readable.fixed(a.meanEffTokensPerSecond, 1) + " tok/s"),
-            ("eff tok/s, overall", Readable.fixed(a.overallEffTokensPerSecond, 1) + " tok/s"),
-            (
-                "tok/s, mean of replies",
-                Readable.fixed(a.meanDispatchesPerSecond, 1) + " dispatches/s"
-            ),
-            ("acceptance, mean of replies", acceptance),
-            ("Motes/msg", Readable.motes(a.motesPerMessage) + " Motes"),
-            ("time to first token", Readable.fixed(a.firstTokenMsPerMessage, 1) + " ms"),
-        ]
+        let rows = [("replies", "\(a.replies)")] + a.readableLines
         let swatch = color.map { "<span class=\"swatch\" style=\"background:\($0)\"></span>" } ?? ""
         var out = "<article class=\"card\"><h3>\(swatch)\(html(title))</h3><dl>"
         for (label, value) in rows {

@@ -27,9 +27,9 @@ extension MetricsReport {
             let title =
                 "SESSION AVERAGES (session \(session.session.prefix(8)), \(session.persona),"
                 + " \(session.averages.replies) replies)"
-            out += [""] + block(title, averageLines(session.averages))
+            out += [""] + block(title, session.averages.readableLines)
         }
-        out += [""] + block("\(overallLabel) (\(overall.replies) replies)", averageLines(overall))
+        out += [""] + block("\(overallLabel) (\(overall.replies) replies)", overall.readableLines)
         out += ["", "RECENT REPLIES (newest last)"] + logLines()
         return out.joined(separator: "\n") + "\n"
     }
@@ -106,31 +106,6 @@ extension MetricsReport {
         }
         lines.append(line)
         return lines
-    }
-
-    func averageLines(_ a: Averages) -> [(String, String)] {
-        let acceptance =
-            a.meanAcceptancePercent.map { Readable.fixed($0, 1) + " %" }
-            ?? "n/a (no tokens drafted)"
-        return [
-            ("tokens/msg", Readable.fixed(a.tokensPerMessage, 1) + " tokens"),
-            ("elapsed/msg", Readable.fixed(a.elapsedMsPerMessage / 1000, 2) + " s"),
-            (
-                "eff tok/s, mean of replies",
-                Readable.fixed(a.meanEffTokensPerSecond, 1) + " tokens/s (each reply's rate)"
-            ),
-            (
-                "eff tok/s, overall",
-                Readable.fixed(a.overallEffTokensPerSecond, 1) + " tokens/s (Σ tokens ÷ Σ time)"
-            ),
-            (
-                "tok/s, mean of replies",
-                Readable.fixed(a.meanDispatchesPerSecond, 1) + " dispatches/s"
-            ),
-            ("acceptance, mean of replies", acceptance),
-            ("Motes/msg", Readable.motes(a.motesPerMessage) + " Motes"),
-            ("time to first token", Readable.fixed(a.firstTokenMsPerMessage, 1) + " ms"),
-        ]
     }
 
     /// The reply log: a header with units, then one aligned row per reply.

@@ -167,6 +167,7 @@ struct RecorderTests {
             && near(a.overallEffTokensPerSecond, b.overallEffTokensPerSecond)
             && near(a.meanDispatchesPerSecond, b.meanDispatchesPerSecond)
             && near(a.meanAcceptancePercent ?? -1, b.meanAcceptancePercent ?? -1)
+            && near(a.meanAcceptedLength ?? -1, b.meanAcceptedLength ?? -1)
             && near(a.motesPerMessage, b.motesPerMessage)
             && near(a.firstTokenMsPerMessage, b.firstTokenMsPerMessage)
     }

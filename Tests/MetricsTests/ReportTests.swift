@@ -37,7 +37,7 @@ struct ReportTests {
         #expect(abs(averages.tokensPerMessage - tokens / Double(c.replies.count)) < 1e-9)
     }
 
-    @Test("acceptance is the mean over replies that drafted, and n/a without drafts")
+    @Test("acceptance: the mean over drafting replies; accepted length: pooled; n/a without drafts")
     func acceptance() {
         let t = Date()
         let rows = [
@@ -47,6 +47,10 @@ struct ReportTests {
         ]
         #expect(Averages(rows: rows).meanAcceptancePercent == 75)
         #expect(Averages(rows: [rows[2]]).meanAcceptancePercent == nil)
+        // Accepted length pools the replies: (5 + 4) accepted over 3 + 1
+        // drafting dispatches, not the mean of 5/3 and 4.
+        #expect(Averages(rows: rows).meanAcceptedLength == 2.25)
+        #expect(Averages(rows: [rows[2]]).meanAcceptedLength == nil)
     }
 
     @Test("the text report has every section, units, and the log's columns aligned")
