@@ -35,7 +35,8 @@ struct HTTPErrorTests {
     }
 
     static func chat(_ model: String, _ content: String, _ extra: String = "") -> String {
-        #"{"model": "\#(model)", "messages": [{"role": "user", "content": "\#(content)"}]\#(extra)}"#
+        let message = #"{"role": "user", "content": "\#(content)"}"#
+        return #"{"model": "\#(model)", "messages": [\#(message)]\#(extra)}"#
     }
 
     @Test("400, 401, 402, 403 and 404 are answered before any compute, and charge nothing")

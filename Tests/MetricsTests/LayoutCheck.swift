@@ -18,7 +18,8 @@ enum LayoutCheck {
     static func harness(width: Int, height: Int) -> String {
         """
         <!DOCTYPE html><html><body style="margin:0">
-        <iframe src="checked.html" width="\(width)" height="\(height)" style="border:0;display:block"></iframe>
+        <iframe src="checked.html" width="\(width)" height="\(height)"
+                style="border:0;display:block"></iframe>
         <script>
         window.addEventListener('message', event => {
           const pre = document.createElement('pre');
