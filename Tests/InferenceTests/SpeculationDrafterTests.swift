@@ -29,7 +29,12 @@ struct SpeculationDrafterTests {
         Case(
             name: "a period of three repeats",
             history: [1, 2, 3, 1, 2, 3, 1, 2], countMax: 5, expected: [3, 1, 2, 3, 1]),
-        Case(name: "a single token is not enough", history: [4, 8, 4], countMax: 2, expected: []),
+        Case(
+            name: "a lone token with one earlier successor", history: [4, 8, 4], countMax: 2,
+            expected: [8, 4]),
+        Case(
+            name: "a lone token seen with two successors is a guess", history: [4, 8, 4, 9, 4],
+            countMax: 2, expected: []),
         Case(name: "count zero", history: [1, 2, 1, 2], countMax: 0, expected: []),
     ]
 
@@ -37,6 +42,17 @@ struct SpeculationDrafterTests {
     func lookup(_ c: Case) {
         let drafter = PromptLookupDrafter()
         #expect(drafter.propose(after: c.history, countMax: c.countMax).tokens == c.expected)
+    }
+
+    @Test("the match length names the source, from ngram/1 up")
+    func sources() {
+        let drafter = PromptLookupDrafter()
+        #expect(drafter.propose(after: [4, 8, 4], countMax: 1).source == "ngram/1")
+        #expect(drafter.propose(after: [1, 2, 3, 1, 2], countMax: 1).source == "ngram/2")
+        let long = Array(1...9) + [0] + Array(1...9)
+        #expect(drafter.propose(after: long, countMax: 1).source == "ngram/8")
+        // Ambiguity is the lone token's: a longer match still drafts.
+        #expect(drafter.propose(after: [7, 4, 8, 4, 9, 7, 4], countMax: 1).tokens == [8])
     }
 
     @Test("indexes as the history grows, and starts over on another history")

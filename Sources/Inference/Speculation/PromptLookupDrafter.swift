@@ -8,12 +8,16 @@
 /// or a repeated line can be drafted past the text seen so far.
 ///
 /// How far the match reaches back (up to `matchBuckets.last`) names the
-/// draft's source, "ngram/2" to "ngram/8": a reply that repeats a whole
-/// line earns long drafts while a chance bigram in prose earns none.
+/// draft's source, "ngram/1" to "ngram/8": a reply that repeats a whole
+/// line earns long drafts while a chance bigram in prose earns none. A lone
+/// token is looked up only when every earlier occurrence had the same
+/// successor ("quick" in "Teh quick brown fox", fixed to "The quick"): one
+/// draft row costs little more than none on a CPU, where the weights'
+/// memory stream dominates, so even a modest hit rate pays.
 public final class PromptLookupDrafter: Drafter {
     public let name = "ngram"
-    /// Match lengths that start a source bucket: 2, 3, 4-7, 8 and more.
-    static let matchBuckets = [2, 3, 4, 8]
+    /// Match lengths that start a source bucket: 1, 2, 3, 4-7, 8 and more.
+    static let matchBuckets = [1, 2, 3, 4, 8]
     public let sources = matchBuckets.map { "ngram/\($0)" }
     /// The longest and shortest n-grams looked up.
     public let orderMax: Int
@@ -22,14 +26,18 @@ public final class PromptLookupDrafter: Drafter {
     /// For each order, the n-gram (hashed) to the index just past its
     /// latest occurrence that has a token after it.
     private var latestEnd: [[NGramKey: Int]]
+    /// Single tokens seen followed by different tokens: a lone token that
+    /// always had the same successor is worth drafting, one that had
+    /// several is a guess.
+    private var ambiguous: Set<Int> = []
     /// The prefix of the history indexed so far; must stay a prefix.
     private var indexed: [Int] = []
 
     /// - Parameters:
     ///   - orderMax: the longest n-gram matched (tokens).
-    ///   - orderMin: the shortest; 1 drafts after any repeated token, which
-    ///     proposes often and wrongly, so 2 is the default.
-    public init(orderMax: Int = 4, orderMin: Int = 2) {
+    ///   - orderMin: the shortest; at 1 a lone token drafts only when its
+    ///     earlier successors agree.
+    public init(orderMax: Int = 4, orderMin: Int = 1) {
         precondition(
             orderMin >= 1 && orderMax >= orderMin, "n-gram orders \(orderMin)...\(orderMax)")
         self.orderMax = orderMax
@@ -46,6 +54,7 @@ public final class PromptLookupDrafter: Drafter {
         where history.count > order {
             let key = NGramKey(history[(history.count - order)...])
             guard let end = latestEnd[order][key] else { continue }
+            if order == 1 && ambiguous.contains(history[history.count - 1]) { continue }
             let match = matchLength(history, end: end)
             let bucket = Self.matchBuckets.last { $0 <= match } ?? Self.matchBuckets[0]
             return Draft(
@@ -89,13 +98,18 @@ public final class PromptLookupDrafter: Drafter {
     private func index(_ history: [Int]) {
         if history.count <= indexed.count || !history.starts(with: indexed) {
             latestEnd = Array(repeating: [:], count: orderMax + 1)
+            ambiguous = []
             indexed = []
         }
         let last = history.count - 1
         guard last > indexed.count else { return }
         for end in (indexed.count + 1)...last {
             for order in orderMin...orderMax where order <= end {
-                latestEnd[order][NGramKey(history[(end - order)..<end])] = end
+                let key = NGramKey(history[(end - order)..<end])
+                if order == 1, let earlier = latestEnd[1][key], history[earlier] != history[end] {
+                    ambiguous.insert(history[end - 1])
+                }
+                latestEnd[order][key] = end
             }
         }
         indexed.append(contentsOf: history[indexed.count..<last])

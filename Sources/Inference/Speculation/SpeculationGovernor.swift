@@ -46,7 +46,7 @@ public final class SpeculationGovernor: Sendable {
         /// every source at the same prior spent draft rows on the first and
         /// drafted the second short until its record caught up.
         public var priors: [String: Double] = [
-            "ngram/2": 0.3, "ngram/3": 0.5, "ngram/4": 0.65, "ngram/8": 0.85,
+            "ngram/1": 0.15, "ngram/2": 0.3, "ngram/3": 0.5, "ngram/4": 0.65, "ngram/8": 0.85,
             "memory/2": 0.3, "memory/3": 0.5, "memory/4": 0.65, "memory/6": 0.8,
         ]
         public var priorDefault = 0.6
