@@ -90,25 +90,80 @@ struct SpeculationMemoryTests {
         #expect(memory.predict(after: Self.opening, countMax: 6) == Self.greeting)
     }
 
-    @Test("rows a table could not have written are skipped; ids past the vocabulary never drafted")
-    func damagedFile() throws {
-        let scratch = try Scratch()
+    /// The pirate's memory of its greeting, the file then edited by `sql`
+    /// and loaded again; with a connection to the file.
+    static func tampered(_ scratch: Scratch, _ sql: String) throws
+        -> (PersonaMemory, SQLiteConnection)
+    {
         do {
             let store = try PersonaMemoryStore(path: scratch.database)
             let memory = try store.memory(persona: "pirate", model: "m", vocabularySize: 1000)
             try memory.learn(reply: Self.greeting, after: Self.opening)
         }
         let db = try SQLiteConnection(path: scratch.database)
-        try db.execute(
+        try db.execute(sql)
+        let store = try PersonaMemoryStore(path: scratch.database)
+        return (try store.memory(persona: "pirate", model: "m", vocabularySize: 1000), db)
+    }
+
+    @Test("rows a table could not have written are deleted; ids past the vocabulary never drafted")
+    func damagedFile() throws {
+        let scratch = try Scratch()
+        let (memory, db) = try Self.tampered(
+            scratch,
             """
             UPDATE speculation_memory SET count = -4 WHERE successor = 700;
             INSERT INTO speculation_memory VALUES ('pirate', 'm', 12345, 5, 1, 1);
             UPDATE speculation_memory SET successor = 900000 WHERE successor = 703;
             """)
-        let store = try PersonaMemoryStore(path: scratch.database)
-        let memory = try store.memory(persona: "pirate", model: "m", vocabularySize: 1000)
         #expect(memory.predict(after: Self.opening, countMax: 4).isEmpty, "700 was skipped")
         #expect(memory.predict(after: Self.opening + [700, 701], countMax: 4) == [702])
+        let left = try db.first(
+            "SELECT count(*) FROM speculation_memory WHERE count < 0 OR context = 12345")
+        #expect(left?.int(0) == 0, "the damaged rows left the file")
+    }
+
+    @Test("counts and rounds at the edge of Int64 are deleted, and learning goes on")
+    func overflowingRows() throws {
+        let scratch = try Scratch()
+        let (memory, db) = try Self.tampered(
+            scratch,
+            """
+            UPDATE speculation_memory SET round = 9223372036854775807 WHERE successor = 700;
+            UPDATE speculation_memory SET count = 9223372036854775807 WHERE successor = 702;
+            """)
+        #expect(memory.predict(after: Self.opening, countMax: 4).isEmpty, "700 was skipped")
+        try memory.learn(reply: Self.greeting, after: Self.opening)
+        try memory.learn(reply: Self.greeting, after: Self.opening)
+        #expect(memory.predict(after: Self.opening, countMax: 6) == Self.greeting)
+        let left = try db.first(
+            "SELECT max(count), max(round) FROM speculation_memory WHERE persona = 'pirate'")
+        #expect((left?.int(0) ?? .max) < 100 && (left?.int(1) ?? .max) < 100)
+    }
+
+    @Test("a file holding more rows than the bound is trimmed to it on load")
+    func trimmedOnLoad() throws {
+        let scratch = try Scratch()
+        do {
+            let store = try PersonaMemoryStore(path: scratch.database)
+            let memory = try store.memory(persona: "chatty", model: "m", vocabularySize: 5000)
+            var random = SplitMix64(seed: 5)
+            let reply = (0..<300).map { _ in Int(random.next() % 5000) }
+            try memory.learn(reply: reply, after: Self.opening)
+            try memory.learn(reply: Self.greeting, after: Self.opening)
+            try memory.learn(reply: Self.greeting, after: Self.opening)
+            let other = try store.memory(persona: "quiet", model: "m", vocabularySize: 5000)
+            try other.learn(reply: Self.greeting, after: Self.opening)
+        }
+        let store = try PersonaMemoryStore(path: scratch.database)
+        let quietRows = try store.rowCount(persona: "quiet")
+        #expect(try store.rowCount(persona: "chatty") > 1000)
+        let memory = try store.memory(
+            persona: "chatty", model: "m", vocabularySize: 5000, entriesMax: 100)
+        #expect(memory.entryCount == 100)
+        #expect(try store.rowCount(persona: "chatty") == 100)
+        #expect(try store.rowCount(persona: "quiet") == quietRows, "other personas untouched")
+        #expect(memory.predict(after: Self.opening, countMax: 6) == Self.greeting)
     }
 
     @Test("empty and overlong names are refused with the field")

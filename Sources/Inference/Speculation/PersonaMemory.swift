@@ -99,7 +99,7 @@ public final class PersonaMemory: Sendable {
         let tokens = Array(context.suffix(Self.orders[0])) + reply
         let first = tokens.count - reply.count
         try state.withLock { table in
-            table.round += 1
+            table.round = min(table.round + 1, NGramTable.roundMax)
             var touched: [NGramTable.Pair: NGramTable.Row] = [:]
             for end in first..<tokens.count where tokens[end] < vocabularySize {
                 for order in Self.orders where end >= order {
@@ -139,6 +139,12 @@ struct NGramTable {
     private(set) var entryCount = 0
     /// Incremented at each `learn`; starts past every loaded round.
     var round: Int64 = 0
+
+    /// Bounds on a row's count and round, far past what any persona's
+    /// replies reach (2^40 replies), so that arithmetic on them cannot
+    /// overflow; the store skips rows beyond them as damaged.
+    static let countMax: Int64 = 1 << 40
+    static let roundMax: Int64 = 1 << 40
 
     /// Bits per id in a packed context: vocabularies stay below 2^20
     /// (`LlamaConfig.vocabularySizeMax`).
@@ -180,7 +186,9 @@ struct NGramTable {
     }
 
     mutating func insert(_ row: Row) {
-        guard Self.isValid(context: row.context), row.count > 0, row.token >= 0 else { return }
+        guard Self.isValid(context: row.context), row.count > 0, row.count <= Self.countMax,
+            row.round >= 0, row.round <= Self.roundMax, row.token >= 0
+        else { return }
         successors[row.context, default: []].append(row)
         entryCount += 1
         round = max(round, row.round)
@@ -191,7 +199,7 @@ struct NGramTable {
         var rows = successors[context, default: []]
         let row: Row
         if let index = rows.firstIndex(where: { $0.token == successor }) {
-            rows[index].count += 1
+            rows[index].count = min(rows[index].count + 1, Self.countMax)
             rows[index].round = round
             row = rows[index]
         } else {

@@ -65,23 +65,52 @@ public final class PersonaMemoryStore: Sendable {
             entriesMax: entriesMax)
     }
 
-    /// The most used `limit` rows of one persona and model; rows no table
-    /// could have written (a damaged or edited file) are skipped and logged.
+    /// The most used `limit` rows of one persona and model. Rows past
+    /// `limit` (a file grown by hand, or written with a larger bound) are
+    /// deleted first, so that the file keeps the bound too; then rows no
+    /// table could have written (a damaged or edited file) are deleted and
+    /// logged, rather than skipped at every load.
     func load(persona: String, model: String, limit: Int) throws -> [NGramTable.Row] {
+        try trim(persona: persona, model: model, keeping: limit)
+        let (rows, damaged) = try read(persona: persona, model: model, limit: limit)
+        guard !damaged.isEmpty else { return rows }
+        let delete = """
+            DELETE FROM speculation_memory
+            WHERE persona = ? AND model = ? AND context IS ? AND successor IS ?
+            """
+        try connection.withLock { db in
+            try db.writeTransaction {
+                for (context, successor) in damaged {
+                    _ = try db.query(delete, [.text(persona), .text(model), context, successor])
+                }
+            }
+        }
+        Self.log.warn(
+            "load: deleted malformed rows",
+            ["file": path, "persona": persona, "model": model, "rows": damaged.count])
+        return rows
+    }
+
+    /// The first `limit` rows in `rank` order: those a table could have
+    /// written, and the keys of the others.
+    private func read(persona: String, model: String, limit: Int) throws
+        -> (rows: [NGramTable.Row], damaged: [(SQLiteValue, SQLiteValue)])
+    {
         let sql = """
             SELECT context, successor, count, round FROM speculation_memory
-            WHERE persona = ? AND model = ? ORDER BY count DESC, round DESC LIMIT ?
+            WHERE persona = ? AND model = ? ORDER BY \(Self.rank) LIMIT ?
             """
         var rows: [NGramTable.Row] = []
-        var skipped = 0
+        var damaged: [(SQLiteValue, SQLiteValue)] = []
         try connection.withLock { db in
             try db.forEach(sql, [.text(persona), .text(model), .integer(Int64(limit))]) { row in
                 guard let context = row.int(0), let successor = row.int(1),
                     let count = row.int(2), let round = row.int(3),
                     NGramTable.isValid(context: context), successor >= 0,
-                    successor < 1 << NGramTable.idBits, count > 0, round >= 0
+                    successor < 1 << NGramTable.idBits, count > 0,
+                    count <= NGramTable.countMax, round >= 0, round <= NGramTable.roundMax
                 else {
-                    skipped += 1
+                    damaged.append((row.values[0], row.values[1]))
                     return
                 }
                 rows.append(
@@ -89,12 +118,39 @@ public final class PersonaMemoryStore: Sendable {
                         context: context, token: Int(successor), count: count, round: round))
             }
         }
-        if skipped > 0 {
-            Self.log.warn(
-                "load: skipped malformed rows",
-                ["file": path, "persona": persona, "model": model, "rows": skipped])
+        return (rows, damaged)
+    }
+
+    /// The order rows are kept in: most counted, then latest; the ids break
+    /// ties so that loading and trimming agree on which rows are the first.
+    private static let rank = "count DESC, round DESC, context, successor"
+
+    /// Deletes the rows of one persona and model past the first `limit`.
+    private func trim(persona: String, model: String, keeping limit: Int) throws {
+        let bindings: [SQLiteValue] = [.text(persona), .text(model)]
+        let held = try connection.withLock { db in
+            try db.first(
+                "SELECT count(*) FROM speculation_memory WHERE persona = ? AND model = ?",
+                bindings)?.int(0) ?? 0
         }
-        return rows
+        guard held > Int64(limit) else { return }
+        // Every row ranked after the `limit`-th, in one pass: `rank` as a
+        // row value compared with that row's (a NOT IN list of the kept
+        // keys is probed row by row, minutes on a file of millions).
+        let sql = """
+            DELETE FROM speculation_memory WHERE persona = ?1 AND model = ?2
+            AND (-count, -round, context, successor) > (
+                SELECT -count, -round, context, successor FROM speculation_memory
+                WHERE persona = ?1 AND model = ?2 ORDER BY \(Self.rank) LIMIT 1 OFFSET ?3 - 1)
+            """
+        try connection.withLock { db in
+            try db.writeTransaction {
+                _ = try db.query(sql, bindings + [.integer(Int64(limit))])
+            }
+        }
+        Self.log.warn(
+            "load: trimmed rows past the bound",
+            ["file": path, "persona": persona, "model": model, "rows": held - Int64(limit)])
     }
 
     /// Writes `rows` (new or recounted) and deletes `forgetting`, in one
