@@ -66,6 +66,7 @@ let package = Package(
             ]),
 
         // Tests: one target per module, plus end-to-end tests through the CLI.
+        .testTarget(name: "SupportTests", dependencies: ["Support"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"]),
         .testTarget(name: "KernelTests", dependencies: ["CPUKernels", "Support"]),

@@ -132,6 +132,24 @@ public struct ModelLoadProgress: Sendable, Codable, Equatable {
     }
 }
 
+extension CompletionRequest {
+    /// The positions a raw prompt of `promptTokens` gets: the prompt and up
+    /// to `replyTokens` more, within the model's `contextLength`. The reply
+    /// may take what is left past the prompt.
+    ///
+    /// - Throws: `HostError.contextExceeded` when the prompt leaves no room.
+    public static func rawContextTokens(promptTokens: Int, replyTokens: Int, contextLength: Int)
+        throws -> Int
+    {
+        let contextTokens = min(promptTokens + replyTokens, contextLength)
+        guard promptTokens < contextTokens else {
+            throw HostError.contextExceeded(
+                promptTokens: promptTokens, contextTokens: contextTokens)
+        }
+        return contextTokens
+    }
+}
+
 /// Why the host turned a request away. Front ends map each case to their
 /// own shape: an exit code, a socket error event, an HTTP status.
 public enum HostError: Error, CustomStringConvertible, Equatable {

@@ -74,6 +74,6 @@ public struct DraftModelError: Error, CustomStringConvertible, Equatable {
     public let reason: SpeculationError
 
     public var description: String {
-        "\(file): draft_model = \"\(draftModel)\": \(reason)"
+        "\(file): speculation.draft_model = \"\(draftModel)\": \(reason)"
     }
 }

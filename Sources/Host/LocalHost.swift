@@ -119,6 +119,11 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
         let result: JobResult
         do {
             result = try job.wait { id in
+                // Tokens the engine made after the client cancelled (a stop
+                // string met, the client gone) reached no one: a step of
+                // drafts may carry many. They are not counted, charged or
+                // learned, so a reply cut short costs what plain decoding's would.
+                guard !cancellation.isCancelled else { return }
                 ids.append(id)
                 let piece = (try? decoder.push(id)) ?? ""
                 if !piece.isEmpty { events(.text(piece)) }
@@ -137,6 +142,7 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
         if !tail.isEmpty { events(.text(tail)) }
         speculation.learn(spec.speculation, reply: ids, prompt: prepared.prompt)
         var usage = CompletionUsage(result, prepared: prepared)
+        usage.completionTokens = ids.count
         if request.returnsTokenIds { usage.outputIds = ids }
         usage.microMotes = try settle(billing, usage: usage, result: result)
         engine.record(microMotes: usage.microMotes, tenant: prepared.tenant)
@@ -276,7 +282,9 @@ extension LocalHost {
                 throw HostError.badRequest(
                     field: "prompt", value: "\"\"", limit: "at least one token")
             }
-            contextTokens = min(prompt.count + replyMax, model.config.contextLength)
+            contextTokens = try CompletionRequest.rawContextTokens(
+                promptTokens: prompt.count, replyTokens: replyMax,
+                contextLength: model.config.contextLength)
         }
         guard prompt.count < contextTokens else {
             throw HostError.contextExceeded(

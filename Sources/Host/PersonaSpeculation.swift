@@ -78,6 +78,10 @@ final class PersonaSpeculation: @unchecked Sendable {
         } catch  where mode == .auto {
             noteDraftUnavailable(persona.name, error: error)
             return nil
+        } catch {
+            throw DraftModelError(
+                file: persona.file ?? persona.name, draftModel: reference.description,
+                reason: .draftModelUnloadable(reason: "\(error)"))
         }
 
         // Its own cache on the draft device, checked against the target.

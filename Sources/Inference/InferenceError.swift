@@ -36,8 +36,10 @@ public enum InferenceError: Error, CustomStringConvertible, Equatable {
         case .tokenOutOfRange(let token, let vocabularySize):
             return "token id \(token) is outside the vocabulary (0..<\(vocabularySize))"
         case .modelNotFound(let name, let searched):
-            return "model '\(name)' not found (looked in \(searched));"
-                + " run `make model` to install the default model"
+            let hint =
+                name == ModelStore.defaultModelName
+                ? "run `make model` to install it" : "`asth models` lists the installed ones"
+            return "model '\(name)' not found (looked in \(searched)); \(hint)"
         }
     }
 }

@@ -53,11 +53,43 @@ public struct Log: Sendable {
         write(.debug, event, fields)
     }
 
+    /// A field's value as it appears in a line: as is when it is one word,
+    /// else quoted with its quotes, backslashes and line breaks escaped, so
+    /// that every event stays on one line (an SQLite error carries its
+    /// statement, breaks and all).
+    public static func render(_ value: Any) -> String {
+        let text = String(describing: value)
+        let plain =
+            !text.isEmpty
+            && !text.unicodeScalars.contains {
+                $0 == "\"" || $0 == "\\" || $0 == "=" || $0.properties.isWhitespace
+                    || $0.properties.generalCategory == .control
+            }
+        guard !plain else { return text }
+        var quoted = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": quoted += "\\\""
+            case "\\": quoted += "\\\\"
+            case "\n": quoted += "\\n"
+            case "\r": quoted += "\\r"
+            case "\t": quoted += "\\t"
+            default:
+                if scalar.properties.generalCategory == .control {
+                    quoted += "\\u{\(String(scalar.value, radix: 16))}"
+                } else {
+                    quoted.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return quoted + "\""
+    }
+
     private func write(_ level: Level, _ event: String, _ fields: KeyValuePairs<String, Any>) {
         guard level <= Log.threshold else { return }
         var line = "\(category): \(event)"
         for (key, value) in fields {
-            line += " \(key)=\(value)"
+            line += " \(key)=\(Log.render(value))"
         }
         line += "\n"
         Log.lock.withLock { _ in

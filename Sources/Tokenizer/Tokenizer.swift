@@ -69,6 +69,17 @@ public final class Tokenizer: Sendable {
     /// Number of tokens; valid ids are `0..<vocabularySize`.
     public var vocabularySize: Int { tokenTexts.count }
 
+    /// The first id whose text differs between this vocabulary and
+    /// `other`'s (the shorter one's size when one is a prefix of the
+    /// other); nil when they spell every token alike.
+    public func firstDifference(from other: Tokenizer) -> Int? {
+        let shared = min(vocabularySize, other.vocabularySize)
+        if let id = (0..<shared).first(where: { tokenTexts[$0] != other.tokenTexts[$0] }) {
+            return id
+        }
+        return vocabularySize == other.vocabularySize ? nil : shared
+    }
+
     /// Builds the lookup tables from plain values.
     ///
     /// - Throws: `TokenizerError` when a count, id or merge rule is invalid.

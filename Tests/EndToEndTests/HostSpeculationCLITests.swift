@@ -27,6 +27,21 @@ struct HostSpeculationCLITests {
         return (cli, folder)
     }
 
+    @Test("personas show names the drafter and the draft model")
+    func show() throws {
+        let (cli, folder) = try Self.setUp(mode: "auto", draft: "smollm2-135m-instruct")
+        defer { cli.cleanUp() }
+        let text = try cli.run(["personas", "show", "lister", "--personas", folder.path])
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(
+            text.stdout.contains("speculation   auto, draft_model smollm2-135m-instruct"),
+            "\(text.stdout)")
+        let json = try cli.run(["personas", "show", "lister", "--personas", folder.path, "--json"])
+        let object = try json.json()
+        #expect(object["speculation"] as? String == "auto")
+        #expect(object["draft_model"] as? String == "smollm2-135m-instruct")
+    }
+
     @Test("/stats shows tok/s, eff tok/s and acceptance; metrics keep the drafts")
     func stats() throws {
         let (cli, folder) = try Self.setUp(mode: "auto")

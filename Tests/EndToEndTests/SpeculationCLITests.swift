@@ -43,6 +43,40 @@ struct SpeculationCLITests {
         }
     }
 
+    @Test("with a seed, sampled ids with each --speculate mode equal --speculate off's")
+    func seededSampling() throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        func ids(_ mode: String) throws -> [Int] {
+            let result = try cli.run([
+                "complete", "--model", "smollm2-135m-instruct", "--max-tokens", "40", "--json",
+                "--temperature", "0.9", "--seed", "1720", "--speculate", mode, "--prompt",
+                "Repeat after me: one two three, one two three, one two three,",
+            ])
+            #expect(result.status == 0, "\(result.stderr)")
+            return try result.json()["ids"] as? [Int] ?? []
+        }
+        let plain = try ids("off")
+        #expect(plain.count > 10)
+        for mode in Self.modes {
+            #expect(try ids(mode) == plain, "mode \(mode)")
+        }
+    }
+
+    @Test("--speculate keeps the plain completion's limits and refuses an unused --draft-model")
+    func limits() throws {
+        let cli = try CLI()
+        defer { cli.cleanUp() }
+        let model = ["complete", "--model", "smollm2-135m-instruct", "--prompt", "Hi"]
+        let long = try cli.run(model + ["--speculate", "ngram", "--max-tokens", "9000"])
+        #expect(long.status == 1)
+        #expect(long.stderr.contains("--max-tokens"), "\(long.stderr)")
+        let unused = try cli.run(
+            model + ["--speculate", "ngram", "--draft-model", "smollm2-135m-instruct"])
+        #expect(unused.status == 1)
+        #expect(unused.stderr.contains("--draft-model"), "\(unused.stderr)")
+    }
+
     @Test("modes complete cannot run are usage errors", arguments: ["memory", "fast"])
     func refusedModes(mode: String) throws {
         let cli = try CLI()

@@ -160,7 +160,13 @@ struct HostDraftModelTests {
         let host = fixture.host()
         let text = "One, two, three, four, one, two, three, four, one, two,"
         let (expected, _) = try Self.ask(host, "plain", text)
-        #expect(throws: InferenceError.self) { try Self.ask(host, "lost", text) }
+        let error = #expect(throws: DraftModelError.self) { try Self.ask(host, "lost", text) }
+        let message = error.map(String.init(describing:)) ?? ""
+        let file = fixture.scratch.url.appendingPathComponent("lost.toml").path
+        for part in [file, "speculation.draft_model", Fixture.missing, "not found"] {
+            #expect(message.contains(part), "\(message) lacks \(part)")
+        }
+        #expect(!message.contains("make model"), "the default model's hint: \(message)")
         let (ids, usage) = try Self.ask(host, "lost-auto", text)
         #expect(ids == expected)
         #expect(usage.acceptedTokens <= usage.draftedTokens)
@@ -193,6 +199,26 @@ struct HostDraftModelTests {
         ] {
             #expect(text.contains(part), "\(text) lacks \(part)")
         }
+    }
+
+    @Test("a vocabulary of the same size that spells a token differently is refused")
+    func vocabularyDiffers() throws {
+        let scratch = try Scratch()
+        let target = scratch.url.appendingPathComponent("target.gguf")
+        let draft = scratch.url.appendingPathComponent("shifted.gguf")
+        try TinyDraftModel.write(to: target, vocabulary: ["a", "b", "c", "d", "e"])
+        try TinyDraftModel.write(to: draft, vocabulary: ["a", "b", "x", "d", "e"])
+        let targetModel = try LanguageModel(url: target, threads: 1)
+        #expect(
+            throws: SpeculationError.vocabularyDiffers(
+                draft: "shifted", target: "target", firstID: 2)
+        ) {
+            try DraftModelDrafter(
+                draft: try LanguageModel(url: draft, threads: 1), target: targetModel,
+                capacity: 16, settings: .greedy)
+        }
+        let twin = try LanguageModel(url: target, threads: 1)
+        _ = try DraftModelDrafter(draft: twin, target: targetModel, capacity: 16, settings: .greedy)
     }
 }
 

@@ -126,6 +126,31 @@ struct HostSpeculationTests {
         #expect(try store.rowCount(persona: "plain") == 0)
     }
 
+    @Test(
+        "a reply its client cuts counts only the tokens the client saw",
+        arguments: ["plain", "parrot"])
+    func cutByClient(persona: String) throws {
+        let fixture = try Fixture()
+        let host = fixture.host()
+        let (whole, _) = try Self.ask(host, persona, Self.question)
+        #expect(whole.count > 10)
+
+        // As an API stop string does: cancel from the third piece of text on.
+        var request = CompletionRequest(
+            persona: persona, input: .chat([ChatMessage(role: .user, content: Self.question)]))
+        request.returnsTokenIds = true
+        let cancellation = Cancellation()
+        var pieces = 0
+        let usage = try host.complete(request, cancellation: cancellation) { event in
+            guard case .text = event else { return }
+            pieces += 1
+            if pieces == 3 { cancellation.cancel() }
+        }
+        #expect(pieces == 3)
+        #expect(usage.completionTokens == 3, "a step of drafts ran on: \(usage.completionTokens)")
+        #expect(usage.outputIds == Array(whole.prefix(3)))
+    }
+
     @Test("the done event's usage carries the speculation figures across the socket")
     func wireUsage() throws {
         var usage = CompletionUsage()

@@ -123,6 +123,52 @@ struct SpeculationSamplingTests {
         #expect(chi > Self.chiSquareMax * 10, "chi-square \(chi)")
     }
 
+    /// `count` tokens after `prompt` at temperature 1 with `seed`, plainly
+    /// or with `drafter`.
+    static func seededReply(seed: UInt64, drafter: Drafter?, count: Int = 12) throws -> [Int] {
+        let device = MarkovDevice(table: table)
+        var settings = Self.settings
+        settings.seed = seed
+        var sampler = Sampler(settings: settings)
+        let sequence = TokenSequence(cache: device.makeCache(capacity: 64))
+        let governor = SpeculationGovernor(costModel: FixedCostModel(base: 1, perRow: 0))
+        let speculator = drafter.map { Speculator(drafter: $0, governor: governor) }
+        var ids: [Int] = []
+        _ = try Generator(device: device, speculator: speculator).generate(
+            prompt: [0, 2], on: sequence, maxTokens: count, sampler: &sampler, stopIDs: []
+        ) { id in
+            ids.append(id)
+            return true
+        }
+        return ids
+    }
+
+    @Test("with a seed, deterministic drafts leave a sampled reply draw for draw plain's")
+    func seededDeterministicDrafts() throws {
+        var proposals = 0
+        for seed in UInt64(0)..<40 {
+            let drafter = ScriptedDrafter()
+            drafter.script = [
+                0: [1, 0, 1, 3], 1: [0, 4, 4], 2: [2, 2, 2], 3: [3, 0], 4: [4, 1],
+            ]
+            let plain = try Self.seededReply(seed: seed, drafter: nil)
+            let speculative = try Self.seededReply(seed: seed, drafter: drafter)
+            #expect(speculative == plain, "seed \(seed)")
+            proposals += drafter.proposals
+        }
+        #expect(proposals > 40, "drafts were proposed")
+    }
+
+    @Test("a draft whose q gives its token no mass (NaN) is judged as a point mass")
+    func damagedDraftDistribution() throws {
+        for seed in UInt64(0)..<10 {
+            let drafter = ScriptedDrafter()
+            drafter.q = Array(repeating: Array(repeating: Float.nan, count: 5), count: 5)
+            let plain = try Self.seededReply(seed: seed, drafter: nil)
+            #expect(try Self.seededReply(seed: seed, drafter: drafter) == plain, "seed \(seed)")
+        }
+    }
+
     /// Generation endings that plain and speculative decoding must share.
     struct Ending: CustomTestStringConvertible, Sendable {
         let name: String

@@ -29,12 +29,23 @@ struct AcceptanceRule {
         case reject(replacement: Int)
     }
 
+    /// Whether `q` gives `token` a positive, finite mass, which the rule
+    /// divides by.
+    static func canJudge(_ token: Int, q: TokenDistribution) -> Bool {
+        let mass = q.probability(of: token)
+        return mass > 0 && mass.isFinite
+    }
+
     /// Judges `token`, which the drafter drew from `q` (nil: a point mass),
     /// against the target's distribution `p`.
+    ///
+    /// - Precondition: `canJudge(token, q)` when `q` is given.
     mutating func judge(_ token: Int, q: TokenDistribution?, p: TokenDistribution) -> Verdict {
         let pOfToken = Double(p.probability(of: token))
         let qOfToken = Double(q?.probability(of: token) ?? 1)
-        precondition(qOfToken > 0, "the drafter proposed \(token), which its q gives no mass")
+        precondition(
+            qOfToken > 0 && qOfToken.isFinite,
+            "the drafter proposed \(token), which its q gives no mass")
 
         // Keep with probability min(1, p/q).
         if random.nextUnit() * qOfToken < pOfToken {

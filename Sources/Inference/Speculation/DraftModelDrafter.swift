@@ -5,10 +5,12 @@ import Support
 ///
 /// Each proposal first brings the draft cache up to the history (the
 /// accepted part of the last draft is already there; the rest is rolled
-/// back), then runs the draft model one token at a time. With greedy
-/// settings it proposes its argmax; with sampling it draws from its own
-/// distribution under the same settings and hands that distribution over
-/// as `q`, which is what lets the acceptance rule keep the target's.
+/// back), then runs the draft model one token at a time. It proposes its
+/// argmax, a point mass that verification judges by plain decoding's own
+/// draw, unless the target samples without a seed: then it draws from its
+/// own distribution under the same settings and hands that distribution
+/// over as `q`, which the acceptance rule keeps more of. A seeded reply is
+/// thus draw for draw the one plain decoding gives.
 public final class DraftModelDrafter: Drafter {
     public let name = "draft"
     /// The device the draft model runs on.
@@ -17,13 +19,13 @@ public final class DraftModelDrafter: Drafter {
     public let modelName: String
     private let sequence: TokenSequence
     private var sampler: Sampler
+    /// Draws sampled drafts; only unseeded replies sample.
     private var random: SplitMix64
+    /// Whether drafts are drawn from `q` (sampling without a seed) rather
+    /// than the argmax.
+    private let samples: Bool
     /// Most positions one catch-up dispatch carries.
     private let prefillChunk: Int
-
-    /// Keeps the draft model's draws apart from the target's when both
-    /// start from the persona's seed.
-    static let seedSalt: UInt64 = 0xd1b5_4a32_d192_ed03
 
     /// A drafter on `device` (a draft model's), with a cache of `capacity`
     /// positions and the target's sampling `settings`.
@@ -37,14 +39,15 @@ public final class DraftModelDrafter: Drafter {
         self.prefillChunk = prefillChunk
         sequence = TokenSequence(cache: device.makeCache(capacity: capacity))
         sampler = Sampler(settings: settings)
-        let seed = settings.seed.map { $0 ^ Self.seedSalt } ?? .random(in: .min ... .max)
-        random = SplitMix64(seed: seed)
+        samples = settings.temperature > 0 && settings.seed == nil
+        random = SplitMix64(seed: .random(in: .min ... .max))
     }
 
     /// A drafter running `draft` for `target`.
     ///
     /// - Throws: `SpeculationError.vocabularyMismatch` when the two models'
-    ///   vocabularies differ in size.
+    ///   vocabularies differ in size, `.vocabularyDiffers` when they spell
+    ///   a token differently.
     public convenience init(
         draft: LanguageModel, target: LanguageModel, capacity: Int, settings: SamplingSettings
     ) throws {
@@ -52,6 +55,10 @@ public final class DraftModelDrafter: Drafter {
             throw SpeculationError.vocabularyMismatch(
                 draft: draft.name, draftSize: draft.config.vocabularySize, target: target.name,
                 targetSize: target.config.vocabularySize)
+        }
+        if let id = draft.tokenizer.firstDifference(from: target.tokenizer) {
+            throw SpeculationError.vocabularyDiffers(
+                draft: draft.name, target: target.name, firstID: id)
         }
         self.init(
             device: draft.device, modelName: draft.name,
@@ -72,8 +79,7 @@ public final class DraftModelDrafter: Drafter {
         var distributions: [TokenDistribution] = []
         while true {
             let q = sampler.distribution(logits.row(0), history: context)
-            let token =
-                sampler.settings.temperature > 0 ? q.draw(unit: random.nextUnit()) : q.ids[0]
+            let token = samples ? q.draw(unit: random.nextUnit()) : q.ids[0]
             tokens.append(token)
             distributions.append(q)
             context.append(token)
@@ -84,8 +90,7 @@ public final class DraftModelDrafter: Drafter {
             logits = try device.dispatch([row])
             sequence.append(token)
         }
-        let sampled = sampler.settings.temperature > 0
-        return Draft(tokens: tokens, distributions: sampled ? distributions : nil, source: name)
+        return Draft(tokens: tokens, distributions: samples ? distributions : nil, source: name)
     }
 
     /// Brings the draft cache to every id of `history` and returns the

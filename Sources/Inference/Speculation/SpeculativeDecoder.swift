@@ -43,6 +43,7 @@ public struct SpeculationStep: Sendable, Equatable {
 ///
 /// Not thread-safe: one sequence, one caller at a time.
 public final class SpeculativeDecoder {
+    private static let log = Log("speculation")
     public let sequence: TokenSequence
     /// Every id so far, prompt included; the last one is pending: chosen but
     /// not yet in the cache.
@@ -186,6 +187,12 @@ public final class SpeculativeDecoder {
         let pausedNow = governor.record(
             source: draft.source, drafted: draft.tokens.count, accepted: accepted,
             produced: produced.count, verifyTime: time, draftTime: draftTime)
+        Self.log.debug(
+            "step",
+            [
+                "source": draft.tokens.isEmpty ? "-" : draft.source,
+                "drafted": draft.tokens.count, "accepted": accepted, "position": history.count,
+            ])
         return SpeculationStep(
             drafted: draft.tokens.count, accepted: accepted, produced: produced,
             source: draft.tokens.isEmpty ? nil : draft.source, wasPaused: paused,
@@ -194,16 +201,27 @@ public final class SpeculativeDecoder {
 
     /// The token that stands at draft position `index`: the draft's own
     /// when the target agrees, else the target's replacement.
+    ///
+    /// A deterministic draft (a point mass) is judged by the draw plain
+    /// decoding would make: the sampler picks the token from the row with its
+    /// own random stream, and the draft stands when it is that token. It is
+    /// kept with probability `p(x)`, which is what the speculative-sampling
+    /// rule gives a point mass, and the reply is draw for draw the one plain
+    /// decoding gives with the same seed, whatever was drafted. A sampled
+    /// draft (a draft model's, without a seed) goes through the rule, whose
+    /// `min(1, p/q)` keeps more of it; one whose `q` gives its own token no
+    /// mass (a damaged draft model's NaNs) is judged as a point mass.
     private func verify(
         _ token: Int, draft: Draft, at index: Int, row: UnsafeBufferPointer<Float>,
         context: [Int]
     ) -> Int {
-        // Greedy: exactly the token plain decoding would pick.
-        guard sampler.settings.temperature > 0 else {
+        guard sampler.settings.temperature > 0, let q = draft.distributions?[index],
+            AcceptanceRule.canJudge(token, q: q)
+        else {
             return sampler.sample(row, history: context)
         }
         let p = sampler.distribution(row, history: context)
-        switch rule.judge(token, q: draft.distributions?[index], p: p) {
+        switch rule.judge(token, q: q, p: p) {
         case .accept: return token
         case .reject(let replacement): return replacement
         }

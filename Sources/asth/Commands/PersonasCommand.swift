@@ -13,6 +13,9 @@ enum PersonasCommand {
         let allowance_motes: Double
         let refill_period: String
         let priority: Int
+        /// The `[speculation]` table: the drafter, and the draft model if named.
+        let speculation: String
+        let draft_model: String?
         let system_prompt: String
     }
 
@@ -43,7 +46,8 @@ enum PersonasCommand {
             max_tokens: p.maxTokens, temperature: p.sampling.temperature,
             allowance_motes: p.economy.allowanceMotes,
             refill_period: p.economy.refillPeriod.rawValue, priority: p.economy.priority,
-            system_prompt: p.systemPrompt)
+            speculation: p.speculation.mode.rawValue,
+            draft_model: p.speculation.draftModel?.description, system_prompt: p.systemPrompt)
     }
 
     static func list(_ catalog: PersonaCatalog, json: Bool) throws {
@@ -78,6 +82,8 @@ enum PersonasCommand {
             min_p \(s.minP), repeat_penalty \(s.repeatPenalty)\(s.seed.map { ", seed \($0)" } ?? "")
             economy       \(p.economy.allowanceMotes) Motes per \(p.economy.refillPeriod.rawValue), \
             priority \(p.economy.priority)
+            speculation   \(p.speculation.mode.rawValue)\
+            \(p.speculation.draftModel.map { ", draft_model \($0)" } ?? "")
             system prompt
             """)
         for line in p.systemPrompt.split(separator: "\n", omittingEmptySubsequences: false) {

@@ -2,6 +2,7 @@ import Foundation
 import Host
 import Inference
 import Ledger
+import Support
 import Tokenizer
 
 /// `asth complete --speculate MODE`: the completion decoded with a
@@ -18,12 +19,18 @@ enum SpeculativeComplete {
         guard let prompt = try arguments.option("--prompt") else {
             throw UsageError("asth complete: --prompt is required")
         }
-        let maxTokens = try arguments.number("--max-tokens", in: 1...65_536) ?? 128
+        let maxTokensAsked =
+            try arguments.number("--max-tokens", in: 1...Limits.Personas.replyTokensMax) ?? 128
         let temperature = try arguments.number("--temperature", in: Float(0)...Float(2)) ?? 0
         let seed = try arguments.number("--seed", in: UInt64.min...UInt64.max)
         let mode = try speculationMode(text)
         let draftModelName = try arguments.option("--draft-model")
         try arguments.finish()
+        if draftModelName != nil && mode != .draft && mode != .auto {
+            throw UsageError(
+                "asth complete: --draft-model needs --speculate draft or auto, not \(mode.rawValue)"
+            )
+        }
 
         let host = context.host()
         let model = try host.model(modelName)
@@ -31,6 +38,12 @@ enum SpeculativeComplete {
         guard !ids.isEmpty else {
             throw UsageError("asth complete: --prompt is empty after tokenization")
         }
+        // The room a plain completion gets from the host, so that both
+        // decode the same tokens and end for the same reason.
+        let contextTokens = try CompletionRequest.rawContextTokens(
+            promptTokens: ids.count, replyTokens: maxTokensAsked,
+            contextLength: model.config.contextLength)
+        let maxTokens = contextTokens - ids.count
         var settings = temperature == 0 ? SamplingSettings.greedy : SamplingSettings()
         settings.temperature = temperature
         settings.seed = seed
