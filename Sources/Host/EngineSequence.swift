@@ -69,8 +69,9 @@ final class EngineSequence {
 
     /// The rows this sequence puts in the next dispatch: up to `limit`
     /// prompt positions while prefilling, else its decode row, followed by
-    /// up to `draftsMax` drafted positions when it speculates.
-    func rows(limit: Int, draftsMax: Int = 0) -> [BatchRow] {
+    /// up to `draftsMax` drafted positions when it speculates, weighed
+    /// against the `sharedRows` the other sequences put in the dispatch.
+    func rows(limit: Int, draftsMax: Int = 0, sharedRows: Int = 0) -> [BatchRow] {
         precondition(!isFinished && limit > 0, "rows of a finished sequence")
         if !pending.isEmpty {
             let count = min(limit, pending.count)
@@ -85,7 +86,8 @@ final class EngineSequence {
             let tokensMax = job.spec.maxTokens - stats.outputTokens
             let rows: [BatchRow]
             do {
-                rows = try decoder.rows(tokensMax: tokensMax, rowsMax: 1 + max(draftsMax, 0))
+                rows = try decoder.rows(
+                    tokensMax: tokensMax, rowsMax: 1 + max(draftsMax, 0), sharedRows: sharedRows)
             } catch {
                 preconditionFailure("a steady drafter threw: \(error)")
             }
@@ -100,8 +102,8 @@ final class EngineSequence {
 
     /// Takes the dispatch's result: `firstRow` is the logits row of this
     /// sequence's first row that wanted logits, nil when it asked for none
-    /// (mid-prefill); `verifyTime` is its rows' device time when known
-    /// alone, else nil (the governor prices the rows itself). Returns the
+    /// (mid-prefill); `verifyTime` is its rows' share of the dispatch's
+    /// device time, nil when unknown (the governor prices the rows itself). Returns the
     /// tokens it produced, in order.
     func consume(_ logits: Logits, firstRow: Int?, now: Duration, verifyTime: Duration? = nil)
         -> [Int]

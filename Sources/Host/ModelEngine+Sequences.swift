@@ -97,10 +97,11 @@ extension ModelEngine {
     /// parallel: sampling a large vocabulary costs about as much per
     /// sequence as a decode row, and the device's threads are idle now.
     /// Returns each sequence's new tokens: one at most decoding plainly,
-    /// the accepted drafts and one more when speculating.
+    /// the accepted drafts and one more when speculating. `verifyTimes` is
+    /// each sequence's share of the dispatch's device time, when known.
     func sample(
         _ logits: Logits, _ sequences: [EngineSequence], rows: [[BatchRow]], now: Duration,
-        verifyTime: Duration? = nil
+        verifyTimes: [Duration]? = nil
     ) -> [[Int]] {
         // Each sequence's first logits row: the wanting rows, counted in
         // batch order (a prefill chunk wants only its last; drafts all want).
@@ -123,7 +124,7 @@ extension ModelEngine {
         nonisolated(unsafe) let out = tokens
         DispatchQueue.concurrentPerform(iterations: sequences.count) { index in
             out[index] = sequences[index].consume(
-                logits, firstRow: wanted[index], now: now, verifyTime: verifyTime)
+                logits, firstRow: wanted[index], now: now, verifyTime: verifyTimes?[index])
         }
         return Array(tokens)
     }

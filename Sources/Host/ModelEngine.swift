@@ -209,8 +209,14 @@ final class ModelEngine: @unchecked Sendable {
         calibrateIfSpeculating(planned.map(\.sequence))
 
         // The dispatch, outside the lock so that clients can queue meanwhile.
+        // Each sequence's drafts are weighed against the rows the others
+        // plan (their drafts not yet known), which share the dispatch's cost.
         let draftsMax = draftRowsPerSequence
-        let rows = planned.map { $0.sequence.rows(limit: $0.rows, draftsMax: draftsMax) }
+        let plannedRows = planned.reduce(0) { $0 + $1.rows }
+        let rows = planned.map {
+            $0.sequence.rows(
+                limit: $0.rows, draftsMax: draftsMax, sharedRows: plannedRows - $0.rows)
+        }
         let start = clock.now()
         let cpuStart = dispatchClock.now()
         let outcome = Result { try device.dispatch(rows.flatMap { $0 }) }
@@ -218,17 +224,18 @@ final class ModelEngine: @unchecked Sendable {
         let end = clock.now()
         let seconds = (end - start).seconds
 
-        // A sequence alone in a decode dispatch times its rows exactly.
-        var verifyTime: Duration?
+        // A sequence alone in a decode dispatch times its rows exactly; each
+        // is billed the dispatch's time by its rows.
         if rows.count == 1, rows[0].allSatisfy(\.wantsLogits), (try? outcome.get()) != nil {
             costModel.observe(rows: rows[0].count, elapsed: cpuTime)
-            verifyTime = cpuTime
         }
+        let rowCount = rows.reduce(0) { $0 + $1.count }
+        let verifyTimes = rows.map { cpuTime * (Double($0.count) / Double(max(rowCount, 1))) }
 
         // Sample each sequence's next tokens (sequences are the loop's own,
         // so without the lock), then account and retire under it.
         let tokens = (try? outcome.get()).map {
-            sample($0, planned.map(\.sequence), rows: rows, now: end, verifyTime: verifyTime)
+            sample($0, planned.map(\.sequence), rows: rows, now: end, verifyTimes: verifyTimes)
         }
         condition.withLock {
             counters.record(dispatch: rows.map(\.count), seconds: seconds)

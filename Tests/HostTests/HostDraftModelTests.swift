@@ -143,10 +143,14 @@ struct HostDraftModelTests {
         }
         group.wait()
         #expect(errors.isEmpty, "\(errors)")
+        // Side by side, each is billed half of every shared dispatch, where
+        // a draft model as large as the target seldom pays for its drafts:
+        // whether the governors draft depends on measured costs, so only
+        // the replies and the counts are pinned (`referenceGreedy` pins drafting).
         for index in 0..<2 {
             let result = try #require(results[index])
             #expect(result.ids == expected[index], "reply \(index)")
-            #expect(result.usage.draftedTokens > 0)
+            #expect(result.usage.acceptedTokens <= result.usage.draftedTokens)
         }
         #expect(try Self.engine(host).draftModels.count == 1)
         // Whether the two overlap depends on the machine's timing, so this

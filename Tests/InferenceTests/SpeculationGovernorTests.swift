@@ -50,6 +50,36 @@ struct SpeculationGovernorTests {
         #expect(governor.snapshot().acceptanceEstimates["ngram/2"] == 0.3)
     }
 
+    @Test("drafts that pay alone do not in a full batch, where a row costs its arithmetic")
+    func sharedDispatch() {
+        var policy = Self.policy()
+        policy.probeEvery = 1000
+        // The machine's shape: a dispatch reads the weights once (3 ms) and
+        // each row adds 1 ms of arithmetic.
+        let governor = SpeculationGovernor(
+            costModel: FixedCostModel(base: 0.003, perRow: 0.001), policy: policy)
+        #expect(governor.decide(sources: ["ngram/8"]).length >= 3)
+        #expect(governor.decide(sources: ["ngram/8"], sharedRows: 7).length == 0)
+        #expect(governor.decide(sources: ["ngram/8"], sharedRows: 1).length >= 1)
+
+        // The share is the dispatch's cost split by rows, as the host bills.
+        let share = governor.share(rows: 3, sharedRows: 7)?.seconds ?? 0
+        #expect(abs(share - 0.013 * 3 / 10) < 1e-12)
+
+        // Priced in company, a step that saved time alone costs time.
+        for _ in 0..<policy.windowSteps {
+            governor.record(
+                source: "ngram/8", drafted: 2, accepted: 1, produced: 2, verifyTime: nil,
+                draftTime: .zero, sharedRows: 7)
+            governor.record(
+                source: "ngram/8", drafted: 2, accepted: 1, produced: 2,
+                verifyTime: governor.share(rows: 3, sharedRows: 7), draftTime: .zero,
+                sharedRows: 7)
+        }
+        #expect(governor.snapshot().savedTime < .zero)
+        #expect(governor.snapshot().pauses == 1)
+    }
+
     @Test("a source predicted not to pay is tried again every probeEvery dispatches")
     func probes() {
         var policy = Self.policy()

@@ -140,9 +140,10 @@ public final class SpeculationGovernor: Sendable {
     }
 
     /// The decision for the next dispatch of a drafter whose proposals
-    /// come from `sources`; a paused governor counts the dispatch against
-    /// its pause.
-    public func decide(sources: [String]) -> Decision {
+    /// come from `sources`, in a dispatch where other sequences put
+    /// `sharedRows` rows; a paused governor counts the dispatch against its
+    /// pause.
+    public func decide(sources: [String], sharedRows: Int = 0) -> Decision {
         state.withLock { state in
             if state.pauseRemaining > 0 {
                 state.pauseRemaining -= 1
@@ -151,7 +152,7 @@ public final class SpeculationGovernor: Sendable {
             var lengths: [String: Int] = [:]
             for name in sources {
                 var source = state.sources[name] ?? Source(prior: policy.prior(name))
-                var length = bestLength(source)
+                var length = bestLength(source, sharedRows: sharedRows)
                 if length == 0 {
                     // Not predicted to pay: idle, with a short try now and then.
                     source.idleDispatches += 1
@@ -169,17 +170,18 @@ public final class SpeculationGovernor: Sendable {
 
     /// Records a dispatch that verified `drafted` tokens, `accepted` of
     /// them, and produced `produced` tokens, having cost `verifyTime` on
-    /// the device (nil: unknown, so only the acceptance counts) and
-    /// `draftTime` to draft. Returns true when this step switched
-    /// speculation off.
+    /// the device (this sequence's share when others put `sharedRows` rows
+    /// in it; nil: unknown, so only the acceptance counts) and `draftTime`
+    /// to draft. Plain decoding is priced in the same company. Returns true
+    /// when this step switched speculation off.
     @discardableResult
     public func record(
         source: String, drafted: Int, accepted: Int, produced: Int, verifyTime: Duration?,
-        draftTime: Duration
+        draftTime: Duration, sharedRows: Int = 0
     ) -> Bool {
         guard drafted > 0 else { return false }
         precondition(accepted <= drafted && produced == accepted + 1, "step counts")
-        let plainCost = costModel.cost(rows: 1)
+        let plainCost = share(rows: 1, sharedRows: sharedRows)
         return state.withLock { state in
             // Acceptance: accepted tokens over the trials that produced them.
             let keep = 1 - policy.acceptanceForgetting
@@ -225,10 +227,21 @@ public final class SpeculationGovernor: Sendable {
         return true
     }
 
-    /// The length that yields the most tokens per second of device time;
-    /// 0 when plain decoding (one token per single-row dispatch) yields more.
-    private func bestLength(_ source: Source) -> Int {
-        guard let plainCost = costModel.cost(rows: 1) else {
+    /// What `rows` rows of one sequence cost it in a dispatch where others
+    /// put `sharedRows`: the dispatch's cost split by rows, as the host
+    /// bills it. Alone, the whole dispatch; in a full batch a draft row
+    /// costs a whole row of arithmetic, since the weights are read for the
+    /// batch anyway, so drafts pay for less than they do alone.
+    public func share(rows: Int, sharedRows: Int) -> Duration? {
+        let total = rows + max(sharedRows, 0)
+        return costModel.cost(rows: total).map { $0 * (Double(rows) / Double(total)) }
+    }
+
+    /// The length that yields the most tokens per second of the device time
+    /// this sequence is billed; 0 when plain decoding (one row a token)
+    /// yields more.
+    private func bestLength(_ source: Source, sharedRows: Int) -> Int {
+        guard let plainCost = share(rows: 1, sharedRows: sharedRows) else {
             return min(max(policy.lengthInitial, policy.lengthMin), policy.lengthMax)
         }
         let alpha = source.alpha
@@ -236,7 +249,7 @@ public final class SpeculationGovernor: Sendable {
         var bestRate = plainCost.seconds > 0 ? 1 / plainCost.seconds : 0
         for length in policy.lengthMin...policy.lengthMax {
             let tokens = (1 - pow(alpha, Double(length + 1))) / (1 - alpha)
-            let verify = costModel.cost(rows: length + 1)?.seconds ?? 0
+            let verify = share(rows: length + 1, sharedRows: sharedRows)?.seconds ?? 0
             let seconds = verify + Double(length) * source.draftSecondsPerToken
             let rate = seconds > 0 ? tokens / seconds : tokens
             if rate > bestRate {

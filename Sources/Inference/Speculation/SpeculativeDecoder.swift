@@ -57,7 +57,8 @@ public final class SpeculativeDecoder {
     private var rule: AcceptanceRule
     /// What the last `rows` call put in the batch, until `consume`: prompt
     /// ids fed ahead of the pending token, and the draft after it.
-    private var inFlight: (unfed: Int, draft: Draft, paused: Bool, draftTime: Duration)?
+    private var inFlight:
+        (unfed: Int, draft: Draft, paused: Bool, draftTime: Duration, sharedRows: Int)?
     /// Times the drafter: the same clock the caller times dispatches with.
     private let clock: DispatchClock
 
@@ -98,8 +99,12 @@ public final class SpeculativeDecoder {
     ///     draft stops short so that a step never produces more.
     ///   - rowsMax: rows the caller has room for in the batch; at least the
     ///     unfed prompt ids and the pending token.
+    ///   - sharedRows: rows other sequences put in the same dispatch, which
+    ///     share its cost (see `SpeculationGovernor.share`).
     /// - Precondition: the cache has room for the unfed and pending ids.
-    public func rows(tokensMax: Int, rowsMax: Int = .max) throws -> [BatchRow] {
+    public func rows(tokensMax: Int, rowsMax: Int = .max, sharedRows: Int = 0) throws
+        -> [BatchRow]
+    {
         let unfed = unfedCount
         precondition(inFlight == nil, "rows() twice without consume()")
         precondition(tokensMax >= 1 && rowsMax > unfed, "a step produces at least one token")
@@ -107,7 +112,7 @@ public final class SpeculativeDecoder {
 
         // How many drafts fit: the governor, the caller's token and row
         // budgets, the cache and the hard bound.
-        let decision = governor.decide(sources: drafter?.sources ?? [])
+        let decision = governor.decide(sources: drafter?.sources ?? [], sharedRows: sharedRows)
         let room = [
             decision.length, tokensMax - 1, rowsMax - unfed - 1, sequence.remaining - unfed - 1,
             Limits.Speculation.draftLengthMax,
@@ -122,7 +127,7 @@ public final class SpeculativeDecoder {
             draft = draft.prefix(min(room, decision.length(for: draft.source)))
             draftTime = clock.now() - start
         }
-        inFlight = (unfed, draft, decision.isPaused, draftTime)
+        inFlight = (unfed, draft, decision.isPaused, draftTime, sharedRows)
 
         // The unfed prompt, the pending token, then the drafts after it.
         let base = sequence.ids.count
@@ -142,12 +147,13 @@ public final class SpeculativeDecoder {
     /// returns what the step produced.
     ///
     /// - Parameter verifyTime: this sequence's share of the dispatch's
-    ///   device time; nil prices it with the governor's cost model. A step
+    ///   device time; nil prices it with the governor's cost model, as a
+    ///   share of a dispatch with the `sharedRows` given to `rows`. A step
     ///   that carried prompt ids is not priced: its time is the prompt's.
     public func consume(_ logits: Logits, firstRow: Int = 0, verifyTime: Duration? = nil)
         -> SpeculationStep
     {
-        guard let (unfed, draft, paused, draftTime) = inFlight else {
+        guard let (unfed, draft, paused, draftTime, sharedRows) = inFlight else {
             preconditionFailure("consume() without rows()")
         }
         inFlight = nil
@@ -183,10 +189,12 @@ public final class SpeculativeDecoder {
         // Tell the governor what it cost and what it gave.
         let rows = 1 + draft.tokens.count
         let accepted = produced.count - 1
-        let time = unfed > 0 ? nil : verifyTime ?? governor.costModel.cost(rows: rows)
+        let time =
+            unfed > 0 ? nil : verifyTime ?? governor.share(rows: rows, sharedRows: sharedRows)
         let pausedNow = governor.record(
             source: draft.source, drafted: draft.tokens.count, accepted: accepted,
-            produced: produced.count, verifyTime: time, draftTime: draftTime)
+            produced: produced.count, verifyTime: time, draftTime: draftTime,
+            sharedRows: sharedRows)
         Self.log.debug(
             "step",
             [
