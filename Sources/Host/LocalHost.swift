@@ -140,7 +140,6 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
         }
         let tail = decoder.finish()
         if !tail.isEmpty { events(.text(tail)) }
-        speculation.learn(spec.speculation, reply: ids, prompt: prepared.prompt)
         var usage = CompletionUsage(result, prepared: prepared)
         usage.completionTokens = ids.count
         if request.returnsTokenIds { usage.outputIds = ids }
@@ -148,6 +147,8 @@ public final class LocalHost: CompletionService, @unchecked Sendable {
         engine.record(microMotes: usage.microMotes, tenant: prepared.tenant)
         report(usage, prepared: prepared)
         events(.done(usage))
+        // After the client has its answer: a slow memory file delays no one.
+        speculation.learn(spec.speculation, reply: ids, prompt: prepared.prompt)
         return usage
     }
 

@@ -17,7 +17,9 @@ final class PersonaSpeculation: @unchecked Sendable {
     private let models: ModelStore
     private let log = Log("speculation")
 
-    /// Guards every field below.
+    /// Held while a memory is read from the store for the first time.
+    private let loading = NSLock()
+    /// Guards every field below; never held across a read of the store.
     private let lock = NSLock()
     /// The memory file, opened on first use; nil until then or when it
     /// could not be opened (memories are then kept in memory only).
@@ -28,6 +30,8 @@ final class PersonaSpeculation: @unchecked Sendable {
     private var governors: [String: SpeculationGovernor] = [:]
     /// Personas whose `auto` mode was logged as going without its draft model.
     private var draftNoted: Set<String> = []
+    /// The last save of a memory failed (and was logged).
+    private var saveFailing = false
 
     init(home: Home, store: ModelStore) {
         self.home = home
@@ -102,20 +106,44 @@ final class PersonaSpeculation: @unchecked Sendable {
         guard let drafter = speculation?.speculator.drafter, !reply.isEmpty else { return }
         do {
             try drafter.finish(reply: reply, after: prompt)
+            let recovered = lock.withLock { () -> Bool in
+                defer { saveFailing = false }
+                return saveFailing
+            }
+            if recovered {
+                log.info("learn: memory saved again", ["drafter": drafter.name])
+            }
         } catch {
-            log.warn("learn: memory not saved", ["drafter": drafter.name, "error": error])
+            // Once per run of failures (a locked or read-only file fails
+            // every reply): the lesson stays in memory, the file catches up
+            // on the next save that goes through.
+            let isNew = lock.withLock { () -> Bool in
+                defer { saveFailing = true }
+                return !saveFailing
+            }
+            if isNew {
+                log.warn("learn: memory not saved", ["drafter": drafter.name, "error": error])
+            }
         }
     }
 
     /// The persona's memory on `model`, read from the store on first use.
+    ///
+    /// A first read can take seconds (a file trimmed back to its bound), so
+    /// it holds only `loading`, which keeps two first reads of one memory
+    /// from both loading it: governors, snapshots (`asth ps`) and personas
+    /// already loaded never wait for it.
     private func memory(persona: String, model: LanguageModel) -> PersonaMemory {
-        lock.withLock {
-            let key = Self.key(persona: persona, model: model.name)
-            if let memory = memories[key] { return memory }
+        let key = Self.key(persona: persona, model: model.name)
+        if let memory = lock.withLock({ memories[key] }) { return memory }
+        return loading.withLock {
+            if let memory = lock.withLock({ memories[key] }) { return memory }
             let vocabularySize = model.config.vocabularySize
             var memory: PersonaMemory
             do {
-                guard let store = openStore() else { throw HostSpeculationError.noStore }
+                guard let store = lock.withLock({ openStore() }) else {
+                    throw HostSpeculationError.noStore
+                }
                 memory = try store.memory(
                     persona: persona, model: model.name, vocabularySize: vocabularySize)
             } catch {
@@ -125,7 +153,7 @@ final class PersonaSpeculation: @unchecked Sendable {
                 memory = .inMemory(
                     persona: persona, model: model.name, vocabularySize: vocabularySize)
             }
-            memories[key] = memory
+            lock.withLock { memories[key] = memory }
             log.info(
                 "memory", ["persona": persona, "model": model.name, "pairs": memory.entryCount])
             return memory

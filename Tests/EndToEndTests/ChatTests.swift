@@ -35,6 +35,12 @@ struct ChatTests {
             as? [[String: Any]] ?? []
         let charges = rows.filter(Self.isCharge)
         #expect(charges.count == 3)
+        // In the journal's order, though a hold and its post share a second.
+        let kinds = rows.compactMap { $0["kind"] as? String }.filter { $0 != "refill" }
+        #expect(
+            kinds == Array(repeating: ["hold", "post"], count: 3).flatMap { $0 }
+                || kinds.allSatisfy { $0 == "charge" },
+            "\(kinds)")
         for charge in charges {
             #expect((charge["change_micro_motes"] as? Int ?? 0) < 0)
             #expect((charge["output_tokens"] as? Int ?? 0) > 0)

@@ -40,6 +40,7 @@ struct HostSpeculationCLITests {
         let object = try json.json()
         #expect(object["speculation"] as? String == "auto")
         #expect(object["draft_model"] as? String == "smollm2-135m-instruct")
+        #expect(object["repeat_last_n"] as? Int == 64 && object["top_k"] != nil)
     }
 
     @Test("/stats shows tok/s, eff tok/s and acceptance; metrics keep the drafts")

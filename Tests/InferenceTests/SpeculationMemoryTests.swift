@@ -166,6 +166,27 @@ struct SpeculationMemoryTests {
         #expect(memory.predict(after: Self.opening, countMax: 6) == Self.greeting)
     }
 
+    @Test("a save the file refuses (locked by another process) rides with the next one")
+    func lockedFile() throws {
+        let scratch = try Scratch()
+        let store = try PersonaMemoryStore(path: scratch.database)
+        let memory = try store.memory(persona: "pirate", model: "m", vocabularySize: 1000)
+        let other = try SQLiteConnection(path: scratch.database)
+        try other.execute("BEGIN EXCLUSIVE")
+        #expect(throws: (any Error).self) {
+            try memory.learn(reply: Self.greeting, after: Self.opening)
+        }
+        // Drafting goes on from the table in memory meanwhile.
+        #expect(memory.predict(after: Self.opening, countMax: 6) == Self.greeting)
+        try other.execute("COMMIT")
+
+        try memory.learn(reply: [300, 301], after: [5, 6, 7])
+        let reopened = try PersonaMemoryStore(path: scratch.database)
+        let again = try reopened.memory(persona: "pirate", model: "m", vocabularySize: 1000)
+        #expect(again.predict(after: Self.opening, countMax: 6) == Self.greeting)
+        #expect(again.predict(after: [5, 6, 7], countMax: 2) == [300, 301])
+    }
+
     @Test("empty and overlong names are refused with the field")
     func names() throws {
         let scratch = try Scratch()

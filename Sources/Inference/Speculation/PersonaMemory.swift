@@ -28,6 +28,9 @@ public final class PersonaMemory: Sendable {
 
     private let state: Mutex<NGramTable>
     private let store: PersonaMemoryStore?
+    /// Held through a save, so that saves go to the file in the order their
+    /// replies were learned; holds what earlier saves failed to write.
+    private let saving = Mutex(UnsavedRows())
 
     /// A table read from `store`, or empty and in memory only when `store`
     /// is nil.
@@ -94,24 +97,60 @@ public final class PersonaMemory: Sendable {
     /// Learns every successor in `reply`, its contexts reaching back into
     /// `context` (the prompt's tail) so that the opening is learned too,
     /// then forgets the least used pairs past the bound and saves.
+    ///
+    /// Drafting reads the table under its own lock, which is let go before
+    /// the save: a file another process holds locked delays this call, not
+    /// the replies drafting meanwhile. What a failed save did not write
+    /// rides with the next one.
     public func learn(reply: [Int], after context: [Int]) throws {
         guard !reply.isEmpty else { return }
         let tokens = Array(context.suffix(Self.orders[0])) + reply
         let first = tokens.count - reply.count
-        try state.withLock { table in
-            table.round = min(table.round + 1, NGramTable.roundMax)
-            var touched: [NGramTable.Pair: NGramTable.Row] = [:]
-            for end in first..<tokens.count where tokens[end] < vocabularySize {
-                for order in Self.orders where end >= order {
-                    let key = NGramTable.key(tokens[(end - order)..<end])
-                    let row = table.bump(key, successor: tokens[end])
-                    touched[NGramTable.Pair(context: key, token: row.token)] = row
+        try saving.withLock { unsaved in
+            let (touched, forgotten) = state.withLock { table in
+                table.round = min(table.round + 1, NGramTable.roundMax)
+                var touched: [NGramTable.Pair: NGramTable.Row] = [:]
+                for end in first..<tokens.count where tokens[end] < vocabularySize {
+                    for order in Self.orders where end >= order {
+                        let key = NGramTable.key(tokens[(end - order)..<end])
+                        let row = table.bump(key, successor: tokens[end])
+                        touched[NGramTable.Pair(context: key, token: row.token)] = row
+                    }
                 }
+                return (touched, table.evict(toFit: entriesMax))
             }
-            let forgotten = table.evict(toFit: entriesMax)
+            unsaved.add(touched: touched, forgotten: forgotten, bound: entriesMax)
             try store?.save(
-                persona: persona, model: model, rows: Array(touched.values),
-                forgetting: forgotten)
+                persona: persona, model: model, rows: Array(unsaved.rows.values),
+                forgetting: Array(unsaved.forgotten.values))
+            unsaved = UnsavedRows()
+        }
+    }
+}
+
+/// Rows learned or forgotten since the last save that went through.
+struct UnsavedRows {
+    var rows: [NGramTable.Pair: NGramTable.Row] = [:]
+    var forgotten: [NGramTable.Pair: NGramTable.Row] = [:]
+
+    /// Adds one reply's changes: a pair forgotten after it was learned is
+    /// only forgotten, and the other way round. Past twice `bound` pairs
+    /// (a file that refuses every write) the oldest changes are dropped:
+    /// the file then lacks some lessons, which costs drafts, not replies.
+    mutating func add(
+        touched: [NGramTable.Pair: NGramTable.Row], forgotten gone: [NGramTable.Row], bound: Int
+    ) {
+        if rows.count + forgotten.count > 2 * bound {
+            self = UnsavedRows()
+        }
+        for (pair, row) in touched {
+            rows[pair] = row
+            forgotten[pair] = nil
+        }
+        for row in gone {
+            let pair = NGramTable.Pair(context: row.context, token: row.token)
+            rows[pair] = nil
+            forgotten[pair] = row
         }
     }
 }

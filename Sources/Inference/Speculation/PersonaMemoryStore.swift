@@ -14,8 +14,10 @@ public final class PersonaMemoryStore: Sendable {
     /// The file's name in the home folder, beside the ledger.
     public static let fileName = "speculation.sqlite"
 
-    /// How long a write waits for another process's lock.
-    static let busyTimeoutMs: Int32 = 5_000
+    /// How long a write waits for another process's lock: briefly, since
+    /// a reply's lesson can wait for the next save (`PersonaMemory.learn`)
+    /// while its client waits for this one.
+    static let busyTimeoutMs: Int32 = 250
 
     /// The database file.
     public let path: String

@@ -83,13 +83,16 @@ enum LedgerCommand {
 
     static func history(_ ledger: Ledger, persona: String?, limit: Int, json: Bool) throws {
         let names = try persona.map { [$0] } ?? ledger.personaNames()
-        var rows: [HistoryRow] = []
+        var entries: [(name: String, entry: HistoryEntry)] = []
         for name in names {
             for entry in try ledger.history(persona: name, limit: limit) {
-                rows.append(row(name, entry))
+                entries.append((name, entry))
             }
         }
-        rows.sort { $0.time < $1.time }
+        // The journal's order: times have whole seconds, and a hold and its
+        // post often share one.
+        entries.sort { $0.entry.transfer.sequence < $1.entry.transfer.sequence }
+        let rows = entries.map { row($0.name, $0.entry) }
         if json {
             try printJSON(rows)
             return

@@ -10,6 +10,12 @@ enum PersonasCommand {
         let file: String?
         let max_tokens: Int
         let temperature: Double
+        let top_k: Int
+        let top_p: Double
+        let min_p: Double
+        let repeat_penalty: Double
+        let repeat_last_n: Int
+        let seed: UInt64?
         let allowance_motes: Double
         let refill_period: String
         let priority: Int
@@ -44,6 +50,9 @@ enum PersonasCommand {
         Summary(
             name: p.name, description: p.description, model: p.model.description, file: p.file,
             max_tokens: p.maxTokens, temperature: p.sampling.temperature,
+            top_k: p.sampling.topK, top_p: p.sampling.topP, min_p: p.sampling.minP,
+            repeat_penalty: p.sampling.repeatPenalty, repeat_last_n: p.sampling.repeatLastN,
+            seed: p.sampling.seed,
             allowance_motes: p.economy.allowanceMotes,
             refill_period: p.economy.refillPeriod.rawValue, priority: p.economy.priority,
             speculation: p.speculation.mode.rawValue,
@@ -79,7 +88,8 @@ enum PersonasCommand {
             model         \(p.model)
             max_tokens    \(p.maxTokens)
             sampling      temperature \(s.temperature), top_k \(s.topK), top_p \(s.topP), \
-            min_p \(s.minP), repeat_penalty \(s.repeatPenalty)\(s.seed.map { ", seed \($0)" } ?? "")
+            min_p \(s.minP), repeat_penalty \(s.repeatPenalty), repeat_last_n \(s.repeatLastN)\
+            \(s.seed.map { ", seed \($0)" } ?? "")
             economy       \(p.economy.allowanceMotes) Motes per \(p.economy.refillPeriod.rawValue), \
             priority \(p.economy.priority)
             speculation   \(p.speculation.mode.rawValue)\
