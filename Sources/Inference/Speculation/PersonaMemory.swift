@@ -181,7 +181,7 @@ struct NGramTable {
 
     /// Bounds on a row's count and round, far past what any persona's
     /// replies reach (2^40 replies), so that arithmetic on them cannot
-    /// overflow; the store skips rows beyond them as damaged.
+    /// overflow; the store deletes rows beyond them as damaged.
     static let countMax: Int64 = 1 << 40
     static let roundMax: Int64 = 1 << 40
 
