@@ -106,7 +106,7 @@ struct SpeculationMemoryTests {
         return (try store.memory(persona: "pirate", model: "m", vocabularySize: 1000), db)
     }
 
-    @Test("rows a table could not have written are deleted; ids past the vocabulary never drafted")
+    @Test("rows a table could not have written, or past the vocabulary, are deleted")
     func damagedFile() throws {
         let scratch = try Scratch()
         let (memory, db) = try Self.tampered(
@@ -119,7 +119,10 @@ struct SpeculationMemoryTests {
         #expect(memory.predict(after: Self.opening, countMax: 4).isEmpty, "700 was skipped")
         #expect(memory.predict(after: Self.opening + [700, 701], countMax: 4) == [702])
         let left = try db.first(
-            "SELECT count(*) FROM speculation_memory WHERE count < 0 OR context = 12345")
+            """
+            SELECT count(*) FROM speculation_memory
+            WHERE count < 0 OR context = 12345 OR successor >= 1000
+            """)
         #expect(left?.int(0) == 0, "the damaged rows left the file")
     }
 
@@ -163,6 +166,8 @@ struct SpeculationMemoryTests {
         #expect(memory.entryCount == 100)
         #expect(try store.rowCount(persona: "chatty") == 100)
         #expect(try store.rowCount(persona: "quiet") == quietRows, "other personas untouched")
+        let db = try SQLiteConnection(path: scratch.database)
+        #expect(try db.first("PRAGMA freelist_count")?.int(0) == 0, "the freed pages went back")
         #expect(memory.predict(after: Self.opening, countMax: 6) == Self.greeting)
     }
 

@@ -46,8 +46,9 @@ public final class PersonaMemory: Sendable {
         self.store = store
         var table = NGramTable()
         if let store {
-            let rows = try store.load(persona: persona, model: model, limit: entriesMax)
-            for row in rows where row.token < vocabularySize {
+            let rows = try store.load(
+                persona: persona, model: model, limit: entriesMax, vocabularySize: vocabularySize)
+            for row in rows {
                 table.insert(row)
             }
         }

@@ -41,6 +41,9 @@ public final class PersonaMemoryStore: Sendable {
         self.path = path
         let db = try SQLiteConnection(path: path)
         try db.setBusyTimeout(milliseconds: Self.busyTimeoutMs)
+        // Pages a trim frees go back to the file system (takes effect only
+        // on a file without tables yet, that is, a new one).
+        try db.execute("PRAGMA auto_vacuum = INCREMENTAL")
         _ = try db.first("PRAGMA journal_mode = WAL")
         try db.execute(Self.schema)
         connection = Mutex(db)
@@ -71,10 +74,14 @@ public final class PersonaMemoryStore: Sendable {
     /// `limit` (a file grown by hand, or written with a larger bound) are
     /// deleted first, so that the file keeps the bound too; then rows no
     /// table could have written (a damaged or edited file) are deleted and
-    /// logged, rather than skipped at every load.
-    func load(persona: String, model: String, limit: Int) throws -> [NGramTable.Row] {
+    /// logged, rather than skipped at every load; so are successors past
+    /// the model's `vocabularySize`.
+    func load(persona: String, model: String, limit: Int, vocabularySize: Int) throws
+        -> [NGramTable.Row]
+    {
         try trim(persona: persona, model: model, keeping: limit)
-        let (rows, damaged) = try read(persona: persona, model: model, limit: limit)
+        let (rows, damaged) = try read(
+            persona: persona, model: model, limit: limit, vocabularySize: vocabularySize)
         guard !damaged.isEmpty else { return rows }
         let delete = """
             DELETE FROM speculation_memory
@@ -95,7 +102,7 @@ public final class PersonaMemoryStore: Sendable {
 
     /// The first `limit` rows in `rank` order: those a table could have
     /// written, and the keys of the others.
-    private func read(persona: String, model: String, limit: Int) throws
+    private func read(persona: String, model: String, limit: Int, vocabularySize: Int) throws
         -> (rows: [NGramTable.Row], damaged: [(SQLiteValue, SQLiteValue)])
     {
         let sql = """
@@ -109,7 +116,7 @@ public final class PersonaMemoryStore: Sendable {
                 guard let context = row.int(0), let successor = row.int(1),
                     let count = row.int(2), let round = row.int(3),
                     NGramTable.isValid(context: context), successor >= 0,
-                    successor < 1 << NGramTable.idBits, count > 0,
+                    successor < min(1 << NGramTable.idBits, Int64(vocabularySize)), count > 0,
                     count <= NGramTable.countMax, round >= 0, round <= NGramTable.roundMax
                 else {
                     damaged.append((row.values[0], row.values[1]))
@@ -149,6 +156,7 @@ public final class PersonaMemoryStore: Sendable {
             try db.writeTransaction {
                 _ = try db.query(sql, bindings + [.integer(Int64(limit))])
             }
+            try db.execute("PRAGMA incremental_vacuum")
         }
         Self.log.warn(
             "load: trimmed rows past the bound",
