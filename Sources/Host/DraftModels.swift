@@ -36,7 +36,7 @@ final class DraftModels: @unchecked Sendable {
     ///
     /// - Throws: the loader's errors (a missing or broken file).
     func model(at url: URL) throws -> LanguageModel {
-        let key = url.resolvingSymlinksInPath().standardizedFileURL.path
+        let key = ModelStore.fileKey(url)
         return try lock.withLock {
             if let loaded = models[key] { return loaded }
             let loaded = try LanguageModel(url: url, threads: threads)

@@ -146,7 +146,7 @@ final class ModelRegistry: @unchecked Sendable {
     ///   bound alone; the store's and the loader's errors.
     func acquire(_ reference: String, progress: (ModelLoadProgress) -> Void) throws -> Lease {
         let url = try store.resolve(reference)
-        let key = url.resolvingSymlinksInPath().standardizedFileURL.path
+        let key = ModelStore.fileKey(url)
         let name = url.deletingPathExtension().lastPathComponent
         var seen: LoadProgress?
         while true {

@@ -34,7 +34,7 @@ public final class PersonaHost: @unchecked Sendable {
     /// The model a `--model` argument or a persona names, loaded on first use.
     public func model(_ reference: String) throws -> LanguageModel {
         let url = try store.resolve(reference)
-        let key = url.resolvingSymlinksInPath().standardizedFileURL.path
+        let key = ModelStore.fileKey(url)
         return try lock.withLock {
             if let loaded = models[key] {
                 return loaded

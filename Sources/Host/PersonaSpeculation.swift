@@ -75,6 +75,12 @@ final class PersonaSpeculation: @unchecked Sendable {
             let reference = persona.speculation.draftModel
         else { return nil }
 
+        let refused = { (reason: SpeculationError) in
+            DraftModelError(
+                file: persona.file ?? persona.name, draftModel: reference.description,
+                reason: reason)
+        }
+
         // The model, loaded once per engine; auto goes on without it.
         let draft: LanguageModel
         do {
@@ -83,9 +89,7 @@ final class PersonaSpeculation: @unchecked Sendable {
             noteDraftUnavailable(persona.name, error: error)
             return nil
         } catch {
-            throw DraftModelError(
-                file: persona.file ?? persona.name, draftModel: reference.description,
-                reason: .draftModelUnloadable(reason: "\(error)"))
+            throw refused(.draftModelUnloadable(reason: "\(error)"))
         }
 
         // Its own cache on the draft device, checked against the target.
@@ -94,9 +98,7 @@ final class PersonaSpeculation: @unchecked Sendable {
                 draft: draft, target: prepared.model, capacity: prepared.contextTokens,
                 settings: prepared.sampling)
         } catch let error as SpeculationError {
-            throw DraftModelError(
-                file: persona.file ?? persona.name, draftModel: reference.description,
-                reason: error)
+            throw refused(error)
         }
     }
 
@@ -104,26 +106,26 @@ final class PersonaSpeculation: @unchecked Sendable {
     /// memory takes it in and saves it). A failure loses only the lesson.
     func learn(_ speculation: JobSpeculation?, reply: [Int], prompt: [Int]) {
         guard let drafter = speculation?.speculator.drafter, !reply.isEmpty else { return }
+        var failure: (any Error)?
         do {
             try drafter.finish(reply: reply, after: prompt)
-            let recovered = lock.withLock { () -> Bool in
-                defer { saveFailing = false }
-                return saveFailing
-            }
-            if recovered {
-                log.info("learn: memory saved again", ["drafter": drafter.name])
-            }
         } catch {
-            // Once per run of failures (a locked or read-only file fails
-            // every reply): the lesson stays in memory, the file catches up
-            // on the next save that goes through.
-            let isNew = lock.withLock { () -> Bool in
-                defer { saveFailing = true }
-                return !saveFailing
-            }
-            if isNew {
-                log.warn("learn: memory not saved", ["drafter": drafter.name, "error": error])
-            }
+            failure = error
+        }
+        // Logged once per run of failures (a locked or read-only file fails
+        // every reply): the lesson stays in memory and rides with the next
+        // save that goes through.
+        let wasFailing = lock.withLock { () -> Bool in
+            defer { saveFailing = failure != nil }
+            return saveFailing
+        }
+        switch (failure, wasFailing) {
+        case (let error?, false):
+            log.warn("learn: memory not saved", ["drafter": drafter.name, "error": error])
+        case (nil, true):
+            log.info("learn: memory saved again", ["drafter": drafter.name])
+        default:
+            break
         }
     }
 

@@ -30,6 +30,12 @@ public struct ModelStore: Sendable {
         return url
     }
 
+    /// The identity of the file at `url`: its path with links resolved, so
+    /// that a store name and a path to the same file are one model.
+    public static func fileKey(_ url: URL) -> String {
+        url.resolvingSymlinksInPath().standardizedFileURL.path
+    }
+
     /// Names of the models in the store, sorted.
     public func names() -> [String] {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []

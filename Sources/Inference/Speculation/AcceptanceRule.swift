@@ -6,8 +6,9 @@ import Support
 /// residual `max(0, p - q)`, renormalised. Whatever `q` is, the token that
 /// comes out is distributed exactly as `p`, the target's own distribution.
 ///
-/// A deterministic drafter is a point mass: `x` is kept with probability
-/// `p(x)` and the replacement comes from `p` with `x` taken out.
+/// Deterministic drafts (a point mass) need no rule of their own: the
+/// decoder keeps one when it is the very token plain decoding draws there
+/// (`SpeculativeDecoder.verify`), which keeps it with probability `p(x)`.
 struct AcceptanceRule {
     /// Uniform draws for the test and the residual; seeded, so a seeded
     /// reply is repeatable.
@@ -36,22 +37,21 @@ struct AcceptanceRule {
         return mass > 0 && mass.isFinite
     }
 
-    /// Judges `token`, which the drafter drew from `q` (nil: a point mass),
-    /// against the target's distribution `p`.
+    /// Judges `token`, which the drafter drew from `q`, against the
+    /// target's distribution `p`.
     ///
-    /// - Precondition: `canJudge(token, q)` when `q` is given.
-    mutating func judge(_ token: Int, q: TokenDistribution?, p: TokenDistribution) -> Verdict {
-        let pOfToken = Double(p.probability(of: token))
-        let qOfToken = Double(q?.probability(of: token) ?? 1)
+    /// - Precondition: `canJudge(token, q)`.
+    mutating func judge(_ token: Int, q: TokenDistribution, p: TokenDistribution) -> Verdict {
         precondition(
-            qOfToken > 0 && qOfToken.isFinite,
-            "the drafter proposed \(token), which its q gives no mass")
+            Self.canJudge(token, q: q), "the drafter proposed \(token), which its q gives no mass")
+        let pOfToken = Double(p.probability(of: token))
+        let qOfToken = Double(q.probability(of: token))
 
         // Keep with probability min(1, p/q).
         if random.nextUnit() * qOfToken < pOfToken {
             return .accept
         }
-        return .reject(replacement: residual(p: p, q: q ?? .pointMass(token)))
+        return .reject(replacement: residual(p: p, q: q))
     }
 
     /// A draw from `max(0, p - q)` renormalised; from `p` itself when the

@@ -167,6 +167,14 @@ struct NGramTable {
         var count: Int64
         /// The learning round that last saw it: eviction forgets old pairs first.
         var round: Int64
+
+        /// Whether a table could have written it for a model of
+        /// `vocabularySize` ids: a damaged or edited file holds others.
+        func isSound(vocabularySize: Int) -> Bool {
+            NGramTable.isValid(context: context) && token >= 0
+                && token < min(1 << NGramTable.idBits, vocabularySize) && count > 0
+                && count <= NGramTable.countMax && round >= 0 && round <= NGramTable.roundMax
+        }
     }
 
     /// A row's identity: its context and successor.
@@ -215,9 +223,7 @@ struct NGramTable {
         for id in context {
             h = (h ^ UInt64(truncatingIfNeeded: id)) &* 0x0000_0100_0000_01b3
         }
-        h = (h ^ (h >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        h = (h ^ (h >> 27)) &* 0x94d0_49bb_1331_11eb
-        return h ^ (h >> 31)
+        return SplitMix64.mix(h)
     }
 
     /// Whether `context` could come from `key`: a length the table learns.
@@ -226,9 +232,7 @@ struct NGramTable {
     }
 
     mutating func insert(_ row: Row) {
-        guard Self.isValid(context: row.context), row.count > 0, row.count <= Self.countMax,
-            row.round >= 0, row.round <= Self.roundMax, row.token >= 0
-        else { return }
+        guard row.isSound(vocabularySize: 1 << Self.idBits) else { return }
         successors[row.context, default: []].append(row)
         entryCount += 1
         round = max(round, row.round)

@@ -113,18 +113,17 @@ public final class PersonaMemoryStore: Sendable {
         var damaged: [(SQLiteValue, SQLiteValue)] = []
         try connection.withLock { db in
             try db.forEach(sql, [.text(persona), .text(model), .integer(Int64(limit))]) { row in
-                guard let context = row.int(0), let successor = row.int(1),
-                    let count = row.int(2), let round = row.int(3),
-                    NGramTable.isValid(context: context), successor >= 0,
-                    successor < min(1 << NGramTable.idBits, Int64(vocabularySize)), count > 0,
-                    count <= NGramTable.countMax, round >= 0, round <= NGramTable.roundMax
-                else {
-                    damaged.append((row.values[0], row.values[1]))
-                    return
+                if let context = row.int(0), let token = row.int(1).flatMap(Int.init(exactly:)),
+                    let count = row.int(2), let round = row.int(3)
+                {
+                    let read = NGramTable.Row(
+                        context: context, token: token, count: count, round: round)
+                    if read.isSound(vocabularySize: vocabularySize) {
+                        rows.append(read)
+                        return
+                    }
                 }
-                rows.append(
-                    NGramTable.Row(
-                        context: context, token: Int(successor), count: count, round: round))
+                damaged.append((row.values[0], row.values[1]))
             }
         }
         return (rows, damaged)

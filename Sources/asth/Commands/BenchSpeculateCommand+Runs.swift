@@ -142,14 +142,11 @@ extension BenchSpeculateCommand {
         private func makeSpeculator(
             memory: PersonaMemory, governor: SpeculationGovernor, capacity: Int
         ) throws -> Speculator {
-            var drafterModel: DraftModelDrafter?
-            if mode == .draft || (mode == .auto && draftModel != nil) {
-                drafterModel = try DraftModelDrafter(
-                    draft: draftModel ?? model, target: model, capacity: capacity,
-                    settings: .greedy)
-            }
             let drafter = try Speculator.drafter(
-                for: mode, memory: memory, draftModel: drafterModel)
+                for: mode, memory: memory,
+                draftModel: SpeculativeComplete.draftDrafter(
+                    mode: mode, model: model, draftModel: draftModel, capacity: capacity,
+                    settings: .greedy))
             return Speculator(drafter: drafter.map(FrozenDrafter.init), governor: governor)
         }
 

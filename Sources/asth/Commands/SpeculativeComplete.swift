@@ -117,14 +117,25 @@ enum SpeculativeComplete {
         settings: SamplingSettings
     ) throws -> Speculator? {
         guard mode != .off else { return nil }
-        var drafterModel: DraftModelDrafter?
-        if mode == .draft || (mode == .auto && draftModel != nil) {
-            drafterModel = try DraftModelDrafter(
-                draft: draftModel ?? model, target: model, capacity: capacity, settings: settings)
-        }
-        let drafter = try Speculator.drafter(for: mode, draftModel: drafterModel)
+        let drafter = try Speculator.drafter(
+            for: mode,
+            draftModel: draftDrafter(
+                mode: mode, model: model, draftModel: draftModel, capacity: capacity,
+                settings: settings))
         let costs = try MeasuredCostModel.calibrated(device: model.device)
         return Speculator(drafter: drafter, governor: SpeculationGovernor(costModel: costs))
+    }
+
+    /// The draft model's drafter `mode` runs: `draftModel`'s under `auto`
+    /// when one is given, under `draft` that one or the model itself; nil
+    /// for the other modes.
+    static func draftDrafter(
+        mode: SpeculationMode, model: LanguageModel, draftModel: LanguageModel?, capacity: Int,
+        settings: SamplingSettings
+    ) throws -> DraftModelDrafter? {
+        guard mode == .draft || (mode == .auto && draftModel != nil) else { return nil }
+        return try DraftModelDrafter(
+            draft: draftModel ?? model, target: model, capacity: capacity, settings: settings)
     }
 
     /// Runs the generation, echoing text as it arrives when asked.
